@@ -1,0 +1,244 @@
+"""Tiny models the project builds itself, so every feature runs on a CPU with no download.
+
+``build_tiny_models()`` trains a small byte-level BPE tokenizer on the project's own text
+(``tiny_corpus.txt``, the claims in ``tiny_claims.jsonl`` and the game's prompts), adds a
+ChatML chat template, and saves random-weight Qwen2 causal LMs: a Sender and a Receiver.
+The Receiver is then *format-primed*: a few seconds of training on synthetic replies so
+that it answers ``<score>N</score><opinion>...`` like an instruct model; its scores are
+still arbitrary. Everything is deterministic from the seed and cached on disk by a hash
+of the spec, so a second call is free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# ChatML, as Qwen2 uses; transformers' continue_final_message works with it.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """Shape of one tiny causal LM. Defaults: ~130k parameters."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    max_position_embeddings: int = 8192
+    tie_word_embeddings: bool = True  # as Llama-3.2-3B: exercises the tied-export path
+    format_prime_steps: int = 0
+
+
+@dataclass(frozen=True)
+class TinyAssetsSpec:
+    seed: int = 0
+    vocab_size: int = 2048
+    sender: TinyModelSpec = field(default_factory=TinyModelSpec)
+    receiver: TinyModelSpec = field(default_factory=lambda: TinyModelSpec(format_prime_steps=300))
+
+    def digest(self) -> str:
+        payload = json.dumps(asdict(self), sort_keys=True) + _asset_text("tiny_corpus.txt")
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+# A ~25M-parameter Receiver for benchmarks (bench_reward.py): big enough that a forward
+# pass, not Python overhead, dominates.
+BENCH_RECEIVER = TinyModelSpec(
+    hidden_size=512, intermediate_size=1376, num_hidden_layers=8, num_attention_heads=8,
+    num_key_value_heads=4, format_prime_steps=0,
+)
+
+
+@dataclass(frozen=True)
+class TinyAssets:
+    root: Path
+    sender: Path
+    receiver: Path
+    claims: Path
+
+
+def default_cache_dir() -> Path:
+    home = os.environ.get("PERSUASION_RL_HOME") or Path.home() / ".cache" / "persuasion-rl"
+    return Path(home) / "assets"
+
+
+def _asset_text(name: str) -> str:
+    return resources.files("persuasion_rl.assets").joinpath(name).read_text(encoding="utf-8")
+
+
+def tiny_claims() -> list[dict]:
+    return [json.loads(line) for line in _asset_text("tiny_claims.jsonl").splitlines() if line.strip()]
+
+
+def _training_text() -> list[str]:
+    """The tokenizer's training text: the corpus, the claims and rendered prompts, so that
+    the prompt scaffolding (tags, quotes, round headers) gets compact tokens."""
+    from persuasion_rl.game import Transcript, receiver_messages, sender_opening_messages
+
+    lines = _asset_text("tiny_corpus.txt").splitlines()
+    for row in tiny_claims()[:4]:
+        claim = row["claim"]
+        lines += [m["content"] for m in sender_opening_messages(claim, "I am neutral.\nWhy?")]
+        transcript = Transcript().with_receiver("I am neutral.").with_sender("It helps.")
+        lines += [m["content"] for m in receiver_messages(claim, transcript)]
+    lines += [row["claim"] for row in tiny_claims()]
+    return lines
+
+
+def build_tokenizer(vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(_training_text(), trainer=trainer)
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    wrapped.chat_template = CHAT_TEMPLATE
+    return wrapped
+
+
+def build_model(tokenizer, spec: TinyModelSpec, seed: int):
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        max_position_embeddings=spec.max_position_embeddings,
+        tie_word_embeddings=spec.tie_word_embeddings,
+        bos_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def _synthetic_receiver_reply(rng: random.Random, sentences: list[str]) -> str:
+    opinion, thinking, question = (rng.choice(sentences) for _ in range(3))
+    return (
+        f"<score>{rng.randint(1, 7)}</score>\n<opinion>{opinion}</opinion>\n"
+        f"<thinking>{thinking}</thinking>\n<question>{question}</question>"
+    )
+
+
+def _random_receiver_prompt(rng: random.Random, claims: list[str], sentences: list[str]):
+    """A real Receiver prompt (prior or after 1-3 rounds) with random content."""
+    from persuasion_rl.game import Transcript, receiver_messages
+
+    transcript = Transcript()
+    for _ in range(rng.randint(0, 3)):
+        transcript = transcript.with_receiver(rng.choice(sentences)).with_sender(rng.choice(sentences))
+    return receiver_messages(rng.choice(claims), transcript)
+
+
+def format_prime(model, tokenizer, steps: int, seed: int) -> None:
+    """Teach the Receiver the reply format (score first) on synthetic replies after real
+    Receiver prompts with random content. Only the reply tokens are trained."""
+    import torch
+
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    sentences = [s for s in _asset_text("tiny_corpus.txt").splitlines() if 20 < len(s) < 90]
+    claims = [row["claim"] for row in tiny_claims()]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        examples = [_priming_example(tokenizer, rng, claims, sentences) for _ in range(8)]
+        width = max(len(ids) for ids, _ in examples)
+        pad = tokenizer.pad_token_id
+        # right padding: the causal mask keeps pads from affecting the real tokens
+        ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in examples])
+        labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in examples])
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    logger.info("format-primed the tiny Receiver for %d steps (final loss %.3f)", steps, loss.item())
+
+
+def _priming_example(tokenizer, rng, claims, sentences) -> tuple[list[int], list[int]]:
+    prompt = tokenizer.apply_chat_template(
+        _random_receiver_prompt(rng, claims, sentences), tokenize=False, add_generation_prompt=True
+    )
+    reply = _synthetic_receiver_reply(rng, sentences) + "<|im_end|>"
+    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    r_ids = tokenizer(reply, add_special_tokens=False)["input_ids"]
+    return p_ids + r_ids, [-100] * len(p_ids) + r_ids
+
+
+def _save(model, tokenizer, path: Path) -> None:
+    """Write to a temporary directory, then rename: an interrupted build leaves no
+    half-written model that a later call would mistake for a cached one."""
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def build_tiny_models(cache_dir: Path | None = None, spec: TinyAssetsSpec = TinyAssetsSpec(), force: bool = False) -> TinyAssets:
+    """Build (or reuse from the cache) the tiny tokenizer, Sender and Receiver."""
+    root = Path(cache_dir or default_cache_dir()) / f"tiny-{spec.digest()}"
+    assets = TinyAssets(root, root / "sender", root / "receiver", root / "claims.jsonl")
+    if not force and all(p.exists() for p in (assets.sender, assets.receiver, assets.claims)):
+        return assets
+    root.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(spec.vocab_size)
+    for path, model_spec, seed in ((assets.sender, spec.sender, spec.seed), (assets.receiver, spec.receiver, spec.seed + 1)):
+        model = build_model(tokenizer, model_spec, seed)
+        if model_spec.format_prime_steps:
+            format_prime(model, tokenizer, model_spec.format_prime_steps, seed)
+        _save(model, tokenizer, path)
+    assets.claims.write_text(_asset_text("tiny_claims.jsonl"), encoding="utf-8")
+    logger.info("tiny models written to %s", root)
+    return assets
+
+
+def build_bench_receiver(cache_dir: Path | None = None, seed: int = 0) -> Path:
+    """A ~25M-parameter random Receiver with the tiny tokenizer, for benchmarks."""
+    spec = TinyAssetsSpec(seed=seed)
+    path = Path(cache_dir or default_cache_dir()) / f"bench-receiver-{spec.digest()}"
+    if not path.exists():
+        tokenizer = build_tokenizer(spec.vocab_size)
+        _save(build_model(tokenizer, BENCH_RECEIVER, seed), tokenizer, path)
+    return path

@@ -1,0 +1,69 @@
+"""``persuasion-rl receiver ...``: a quick look at a Receiver, and serving one over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("receiver", help="score an argument with a Receiver, or serve one")
+    commands = parser.add_subparsers(dest="receiver_command", required=True)
+
+    score = commands.add_parser("score", help="prior, posterior and gain for one argument")
+    score.add_argument("--receiver", default="tiny", help="hf:PATH, openai:URL#MODEL, or 'tiny' (default)")
+    score.add_argument("--claim", required=True)
+    score.add_argument("--argument", required=True, help="the Sender's argument (plain text)")
+    score.add_argument("--mode", choices=["expected", "sample"], default="expected")
+    score.add_argument("--word-limit", type=int, default=250, help="Receiver word limit in its prompt")
+    score.set_defaults(func=_score)
+
+    serve = commands.add_parser("serve", help="serve a local model as an OpenAI-compatible endpoint")
+    serve.add_argument("--model", required=True, help="local model directory, or 'tiny'")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--name", default=None, help="model name reported by the server")
+    serve.set_defaults(func=_serve)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from persuasion_rl.game import PromptConfig, Transcript
+    from persuasion_rl.receivers import Receiver, ScoringConfig
+    from persuasion_rl.receivers.factory import make_backend
+
+    receiver = Receiver(make_backend(args.receiver), PromptConfig(receiver_word_limit=args.word_limit), ScoringConfig(mode=args.mode))
+
+    async def run():
+        prior = await receiver.prior(args.claim)
+        transcript = Transcript().with_receiver(prior.reply.transcript_message).with_sender(args.argument)
+        return prior, await receiver.score(args.claim, transcript), await receiver.reply(args.claim, transcript)
+
+    prior, posterior, reply = asyncio.run(run())
+    gain = posterior.score - prior.score if prior.ok and posterior.ok else None
+    print(f"receiver : {receiver.backend.name} ({args.mode} scoring)")
+    print(f"prior    : {_fmt(prior.score, prior.error)}")
+    print(f"posterior: {_fmt(posterior.score, posterior.error)}")
+    print(f"gain     : {_fmt(gain, 'unavailable: a score could not be read')}")
+    if posterior.distribution:
+        print("posterior distribution: " + "  ".join(f"{k}:{v:.2f}" for k, v in sorted(posterior.distribution.items())))
+    print(f"\nReceiver's opening turn:\n{prior.reply.raw}\n\nReceiver's reply to the argument:\n{reply.raw}")
+    return 0 if gain is not None else 1
+
+
+def _fmt(value: float | None, error: str | None) -> str:
+    return f"{value:.3f}" if value is not None else f"none ({error})"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from persuasion_rl.receivers.server import serve
+
+    model = args.model
+    if model == "tiny":
+        from persuasion_rl.assets.tiny import build_tiny_models
+
+        model = str(build_tiny_models().receiver)
+    serve(model, host=args.host, port=args.port, name=args.name)
+    return 0

@@ -1,0 +1,111 @@
+"""A Receiver: a frozen chat model playing the paper's Receiver, behind any backend.
+
+It can (a) reply in full (score, opinion, question: the opening turn and dynamic games)
+and (b) score only, in ``sample`` or ``expected`` mode. It never invents a score: an
+unreadable reply is a ``ScoreResult`` with ``score=None`` and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from persuasion_rl.game import PROMPT_VERSION, PromptConfig, Transcript, parse_receiver_reply, receiver_messages
+from persuasion_rl.game.parsing import ReceiverReply
+
+from .base import ChatBackend, GenerationParams, Message
+from .scoring import DEFAULT_MIN_DIGIT_MASS, SCORE_PREFIX, SCORE_STOP, ScoreResult, ScoringMode, expected_score, sampled_score
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How the Receiver is asked. Not owned by verl: set from Hydra's ``persuasion`` group."""
+
+    mode: ScoringMode = ScoringMode.EXPECTED
+    reply_max_tokens: int = 256  # a full reply (paper: 256-token budget)
+    score_max_tokens: int = 256  # sample mode stops right after </score>, usually far sooner
+    temperature: float = 0.0  # > 0 to draw several Receiver samples per game
+    top_logprobs: int = 20  # vLLM's default cap (max_logprobs)
+    min_digit_mass: float = DEFAULT_MIN_DIGIT_MASS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", ScoringMode(self.mode))
+        if self.reply_max_tokens <= 0 or self.score_max_tokens <= 0:
+            raise ValueError("reply_max_tokens and score_max_tokens must be positive")
+        if not 0.0 <= self.min_digit_mass <= 1.0:
+            raise ValueError(f"min_digit_mass must be in [0, 1], got {self.min_digit_mass}")
+
+
+@dataclass(frozen=True)
+class PriorTurn:
+    """The Receiver's opening turn for a claim: its reply (shown to the Sender) and the
+    prior score the gain is measured from, in the scoring mode in use."""
+
+    claim: str
+    reply: ReceiverReply
+    score: float | None
+    distribution: dict[int, float] | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.score is not None and bool(self.reply.transcript_message)
+
+
+@dataclass
+class Receiver:
+    backend: ChatBackend
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+
+    @property
+    def cache_key(self) -> str:
+        """Identity of this Receiver's replies, for caches: model, prompt text, settings."""
+        return "|".join(map(str, (
+            self.backend.name, PROMPT_VERSION, self.prompts.receiver_word_limit, self.scoring.mode.value,
+            self.scoring.reply_max_tokens, self.scoring.temperature, self.scoring.top_logprobs,
+        )))
+
+    def messages(self, claim: str, transcript: Transcript) -> list[Message]:
+        return receiver_messages(claim, transcript, self.prompts)
+
+    async def reply(self, claim: str, transcript: Transcript) -> ReceiverReply:
+        params = GenerationParams(max_tokens=self.scoring.reply_max_tokens, temperature=self.scoring.temperature)
+        generation = await self.backend.generate(self.messages(claim, transcript), params)
+        return parse_receiver_reply(generation.text)
+
+    async def score_messages(self, messages: list[Message]) -> ScoreResult:
+        if self.scoring.mode is ScoringMode.EXPECTED:
+            top = await self.backend.next_token_logprobs(messages, SCORE_PREFIX, self.scoring.top_logprobs)
+            return expected_score(top, self.scoring.min_digit_mass)
+        params = GenerationParams(max_tokens=self.scoring.score_max_tokens, temperature=self.scoring.temperature, stop=(SCORE_STOP,))
+        generation = await self.backend.generate(messages, params)
+        return sampled_score(parse_receiver_reply(generation.text))
+
+    async def score(self, claim: str, transcript: Transcript) -> ScoreResult:
+        return await self.score_messages(self.messages(claim, transcript))
+
+    async def prior(self, claim: str) -> PriorTurn:
+        """Opening turn: a full reply for the Sender to read and, in expected mode, the
+        expected prior score (so that prior and posterior are measured the same way)."""
+        reply = await self.reply(claim, Transcript())
+        if self.scoring.mode is ScoringMode.SAMPLE:
+            result = sampled_score(reply)
+        else:
+            result = await self.score(claim, Transcript())
+        return PriorTurn(claim, reply, result.score, result.distribution, result.error)
+
+
+def run_sync(coroutine):
+    """Run a coroutine from synchronous code (CLI, data pipelines)."""
+    return asyncio.run(coroutine)
+
+
+async def gather_limited(coroutines, limit: int = 32):
+    semaphore = asyncio.Semaphore(limit)
+
+    async def guarded(coroutine):
+        async with semaphore:
+            return await coroutine
+
+    return await asyncio.gather(*(guarded(c) for c in coroutines))

@@ -1,0 +1,151 @@
+"""An OpenAI-compatible HTTP server for a local transformers model.
+
+It is what ``persuasion-rl receiver serve`` runs, what verl's reward loop reaches on a
+CPU machine (the "hf" rollout replica of the reward model mounts this app), and what
+the tests start on loopback. It implements the subset the Receiver uses, with vLLM's
+extensions: ``continue_final_message`` / ``add_generation_prompt`` for an assistant
+prefill and ``include_stop_str_in_output``. Log-probabilities are served for one-token
+requests (``max_tokens=1``), which is all expected scoring needs; anything else it
+cannot do is refused with HTTP 400 and a reason rather than answered approximately.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from .base import GenerationParams
+from .transformers_backend import TransformersChatModel
+
+logger = logging.getLogger(__name__)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="allow")  # unknown OpenAI fields are ignored, as vLLM does
+
+    model: str | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float = Field(default=1.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int = 1
+    include_stop_str_in_output: bool = False
+
+    def params(self) -> GenerationParams:
+        if self.n != 1:
+            raise HTTPException(400, "this server returns one choice per request (n=1)")
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        return GenerationParams(self.max_completion_tokens or self.max_tokens or 256, self.temperature, self.top_p, stop, self.seed)
+
+
+class ChatRequest(_Request):
+    messages: list[dict]
+    logprobs: bool = False
+    top_logprobs: int = Field(default=0, ge=0, le=1000)
+    continue_final_message: bool = False
+    add_generation_prompt: bool = True
+
+
+class CompletionRequest(_Request):
+    prompt: str
+    logprobs: int | None = Field(default=None, ge=0, le=1000)
+
+
+def _strip_stop(text: str, params: GenerationParams, keep: bool) -> str:
+    if keep:
+        return text
+    for stop in params.stop:
+        if text.endswith(stop):
+            return text[: -len(stop)]
+    return text
+
+
+def _render_chat(model: TransformersChatModel, request: ChatRequest) -> str:
+    messages = request.messages
+    if request.continue_final_message:
+        if not messages or messages[-1].get("role") != "assistant":
+            raise HTTPException(400, "continue_final_message needs a final assistant message")
+        return model.render(messages[:-1], prefill=messages[-1].get("content", ""))
+    if not request.add_generation_prompt:
+        return model.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+    return model.render(messages)
+
+
+def create_app(model: TransformersChatModel) -> FastAPI:
+    app = FastAPI(title=f"persuasion-rl Receiver: {model.name}")
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "model": model.name}
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [{"id": model.name, "object": "model", "owned_by": "persuasion-rl"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: ChatRequest) -> dict:
+        params = request.params()
+        prompt = _render_chat(model, request)
+        if request.logprobs:
+            return await _one_token_with_logprobs(model, prompt, params, max(request.top_logprobs, 1), chat=True)
+        generation = await _generate(model, prompt, params)
+        message = {"role": "assistant", "content": _strip_stop(generation.text, params, request.include_stop_str_in_output)}
+        return _response("chat.completion", model.name, {"message": message, "finish_reason": generation.finish_reason}, generation.completion_tokens)
+
+    @app.post("/v1/completions")
+    async def completions(request: CompletionRequest) -> dict:
+        params = request.params()
+        if request.logprobs is not None:
+            return await _one_token_with_logprobs(model, request.prompt, params, max(request.logprobs, 1), chat=False)
+        generation = await _generate(model, request.prompt, params)
+        text = _strip_stop(generation.text, params, request.include_stop_str_in_output)
+        return _response("text_completion", model.name, {"text": text, "finish_reason": generation.finish_reason}, generation.completion_tokens)
+
+    return app
+
+
+async def _generate(model: TransformersChatModel, prompt: str, params: GenerationParams):
+    try:
+        return await model.complete(prompt, params)
+    except Exception as error:  # surfaced to the client as a retryable server error
+        logger.exception("generation failed")
+        raise HTTPException(500, f"generation failed: {type(error).__name__}: {error}") from error
+
+
+async def _one_token_with_logprobs(model: TransformersChatModel, prompt: str, params: GenerationParams, top_k: int, chat: bool) -> dict:
+    if params.max_tokens != 1:
+        raise HTTPException(400, "logprobs are served for max_tokens=1 requests only")
+    try:
+        top = await model.prompt_top_logprobs(prompt, top_k)
+    except Exception as error:
+        logger.exception("logprob pass failed")
+        raise HTTPException(500, f"logprob pass failed: {type(error).__name__}: {error}") from error
+    best_token, best_logprob = max(top.items(), key=lambda item: item[1])
+    if chat:
+        content = [{"token": best_token, "logprob": best_logprob, "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top.items()]}]
+        choice = {"message": {"role": "assistant", "content": best_token}, "logprobs": {"content": content}, "finish_reason": "length"}
+        return _response("chat.completion", model.name, choice, 1)
+    logprobs = {"tokens": [best_token], "token_logprobs": [best_logprob], "top_logprobs": [top]}
+    return _response("text_completion", model.name, {"text": best_token, "logprobs": logprobs, "finish_reason": "length"}, 1)
+
+
+def _response(kind: str, model_name: str, choice: dict, completion_tokens: int) -> dict:
+    return {
+        "id": f"cmpl-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()), "model": model_name,
+        "choices": [{"index": 0, **choice}],
+        "usage": {"completion_tokens": completion_tokens},
+    }
+
+
+def serve(model_path: str, host: str = "127.0.0.1", port: int = 8000, name: str | None = None, device: str | None = None) -> None:
+    import uvicorn
+
+    model = TransformersChatModel(model_path, device=device, name=name)
+    logger.info("serving %s at http://%s:%d/v1", model.name, host, port)
+    uvicorn.run(create_app(model), host=host, port=port, log_level="warning")

@@ -1,0 +1,166 @@
+"""Checks of a composed config before verl sees it, with errors that say what to do.
+
+verl validates batch arithmetic itself; these catch what it reports late or obscurely:
+model paths and data files that do not exist, GPU counts that do not fit the machine,
+and backend choices that cannot work on the selected platform.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from .settings import PersuasionSettings, SettingsError
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class CheckReport:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class ConfigCheckError(ValueError):
+    def __init__(self, report: CheckReport):
+        self.report = report
+        lines = "\n".join(f"  - {e}" for e in report.errors)
+        super().__init__(f"the training config has {len(report.errors)} problem(s):\n{lines}")
+
+
+def _select(config: DictConfig, key: str, default: Any = None) -> Any:
+    return OmegaConf.select(config, key, default=default)
+
+
+def check_model_path(field_name: str, path: Any, report: CheckReport) -> None:
+    """A local model folder with config.json, or a Hugging Face id (cached, or fetched
+    by verl at start-up unless the hub is offline)."""
+    if not path:
+        report.errors.append(f"{field_name} is not set: give a local model folder or a Hugging Face id")
+        return
+    local = Path(os.path.expanduser(str(path)))
+    if local.exists():
+        if not (local / "config.json").is_file():
+            report.errors.append(f"{field_name}={path}: folder has no config.json (not a Hugging Face model folder)")
+        return
+    if not _HUB_ID.match(str(path)):
+        report.errors.append(f"{field_name}={path}: no such model folder")
+        return
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = isinstance(try_to_load_from_cache(str(path), "config.json"), str)
+    except Exception:  # an unusable cache is the same as an empty one
+        cached = False
+    if cached:
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        report.errors.append(f"{field_name}={path}: not in the Hugging Face cache and HF_HUB_OFFLINE is set")
+    else:
+        report.warnings.append(f"{field_name}={path}: not cached locally; verl will download it at start-up")
+
+
+def check_data_files(field_name: str, files: Any, report: CheckReport, hint: str) -> None:
+    paths = [files] if isinstance(files, str) else list(files or [])
+    if not paths:
+        report.errors.append(f"{field_name} is not set ({hint})")
+    for path in paths:
+        if "://" in str(path):
+            continue  # remote (hdfs://, ...): verl copies it
+        if not Path(os.path.expanduser(str(path))).is_file():
+            report.errors.append(f"{field_name}: {path} does not exist ({hint})")
+
+
+def required_gpus(config: DictConfig) -> int:
+    """GPUs the resource pools ask for: trainer pool, plus the Receiver's own pool."""
+    trainer = int(config.trainer.n_gpus_per_node) * int(config.trainer.nnodes)
+    reward = config.reward.reward_model
+    if reward.enable and reward.enable_resource_pool:
+        trainer += int(reward.n_gpus_per_node) * int(reward.nnodes)
+    return trainer
+
+
+def _available_gpus() -> int | None:
+    """GPUs of this machine, or None when the run targets a Ray cluster (unknown here)."""
+    if os.environ.get("RAY_ADDRESS"):
+        return None
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:
+        return 0
+
+
+def check_gpus(config: DictConfig, settings: PersuasionSettings, report: CheckReport) -> None:
+    n_per_node, nnodes = int(config.trainer.n_gpus_per_node), int(config.trainer.nnodes)
+    rollout = config.actor_rollout_ref.rollout
+    rollout_size = int(rollout.tensor_model_parallel_size) * int(rollout.data_parallel_size) * int(rollout.pipeline_model_parallel_size)
+    if (n_per_node * nnodes) % rollout_size:
+        report.errors.append(f"rollout parallel size {rollout_size} does not divide the trainer's {n_per_node * nnodes} GPUs")
+    reward = config.reward.reward_model
+    if reward.enable:
+        rm_tp = int(reward.rollout.tensor_model_parallel_size)
+        rm_gpus = int(reward.n_gpus_per_node) * int(reward.nnodes) if reward.enable_resource_pool else n_per_node * nnodes
+        if rm_tp > rm_gpus:
+            report.errors.append(f"reward.reward_model.rollout.tensor_model_parallel_size={rm_tp} needs more GPUs than "
+                                 f"the Receiver's pool has ({rm_gpus}): set reward.reward_model.n_gpus_per_node")
+    if settings.platform == "cpu":
+        return  # GPUs are declared to Ray, not found: any count fits
+    available = _available_gpus()
+    needed = required_gpus(config)
+    if available is not None and nnodes == 1 and needed > available:
+        report.errors.append(
+            f"this machine has {available} GPU(s) but the run needs {needed} (trainer.n_gpus_per_node={n_per_node}"
+            + (f" + reward.reward_model.n_gpus_per_node={reward.n_gpus_per_node}" if reward.enable and reward.enable_resource_pool else "")
+            + "); lower them, or run on a Ray cluster (launch/ray_cluster.sh)"
+        )
+
+
+def check_platform(config: DictConfig, settings: PersuasionSettings, report: CheckReport) -> None:
+    names = {"actor_rollout_ref.rollout.name": config.actor_rollout_ref.rollout.name}
+    if config.reward.reward_model.enable:
+        names["reward.reward_model.rollout.name"] = config.reward.reward_model.rollout.name
+    for key, name in names.items():
+        if settings.platform == "cpu" and name != "hf":
+            report.errors.append(f"{key}={name}: only the 'hf' rollout runs on the CPU platform")
+        if settings.platform == "gpu" and name == "hf":
+            report.errors.append(f"{key}=hf is the CPU rollout; on GPUs use vllm (or platform=cpu)")
+    if settings.receiver.kind == "tiny_cpu" and settings.platform != "cpu":
+        report.errors.append("receiver=tiny_cpu runs on the CPU platform only; use receiver=vllm on GPUs")
+
+
+def check_config(config: DictConfig, data_ready: bool = True) -> CheckReport:
+    """All problems of a resolved config at once. ``data_ready=False`` skips the files the
+    CLI builds before training (tiny recipes)."""
+    report = CheckReport()
+    try:
+        settings = PersuasionSettings.from_config(OmegaConf.to_container(config.persuasion, resolve=True))
+    except (SettingsError, TypeError) as error:
+        report.errors.append(str(error))
+        return report
+    check_platform(config, settings, report)
+    check_gpus(config, settings, report)
+    if settings.receiver.kind == "openai" and not settings.receiver.endpoint:
+        report.errors.append("receiver=openai needs persuasion.receiver.endpoint=http://host:port/v1")
+    if settings.setting == "dynamic" and not settings.agent_loop_config:
+        report.errors.append("persuasion=dynamic needs persuasion.agent_loop_config (the multi-turn agent loop's registration yaml)")
+    if data_ready:
+        check_model_path("actor_rollout_ref.model.path", config.actor_rollout_ref.model.path, report)
+        if config.algorithm.adv_estimator == "gae" or _select(config, "critic.enable"):
+            check_model_path("critic.model.path", config.critic.model.path, report)
+        if config.reward.reward_model.enable:
+            check_model_path("reward.reward_model.model_path", config.reward.reward_model.model_path, report)
+        hint = "build it with `persuasion-rl data export` (see README) or point data.*_files at it"
+        check_data_files("data.train_files", config.data.train_files, report, hint)
+        check_data_files("data.val_files", config.data.val_files, report, hint)
+    return report

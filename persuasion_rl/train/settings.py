@@ -1,0 +1,96 @@
+"""Typed views of the config sections verl does not own: ``persuasion`` and ``run``.
+
+verl checks its own sections (``verl.utils.config.validate_config`` and its dataclasses);
+these dataclasses check ours at composition time, with messages that name the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Optional
+
+SETTINGS = ("static", "dynamic")
+SCORING_MODES = ("expected", "sample")
+MISSING_ARGUMENT_POLICIES = ("penalty", "raw", "fail")
+PARSE_FAILURE_POLICIES = ("fail",)
+PLATFORMS = ("cpu", "gpu")
+RECEIVER_KINDS = ("tiny_cpu", "vllm", "openai")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+
+
+def _positive(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise SettingsError(f"{name}={value!r}: expected a positive integer")
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    kind: str
+    name: Optional[str] = None
+    endpoint: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _choice("persuasion.receiver.kind", self.kind, RECEIVER_KINDS)
+
+
+@dataclass(frozen=True)
+class PersuasionSettings:
+    """The ``persuasion`` section (configs/persuasion/*.yaml)."""
+
+    setting: str
+    sender_word_limit: int
+    receiver_word_limit: int
+    scoring_mode: str
+    top_logprobs: int
+    missing_argument: str
+    missing_argument_penalty: float
+    parse_failure: str
+    parse_retries: int
+    platform: str
+    receiver: ReceiverSettings
+    agent_loop_config: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _choice("persuasion.setting", self.setting, SETTINGS)
+        _choice("persuasion.scoring_mode", self.scoring_mode, SCORING_MODES)
+        _choice("persuasion.missing_argument", self.missing_argument, MISSING_ARGUMENT_POLICIES)
+        _choice("persuasion.parse_failure", self.parse_failure, PARSE_FAILURE_POLICIES)
+        _choice("persuasion.platform", self.platform, PLATFORMS)
+        for name in ("sender_word_limit", "receiver_word_limit", "top_logprobs"):
+            _positive(f"persuasion.{name}", getattr(self, name))
+        if not isinstance(self.parse_retries, int) or self.parse_retries < 0:
+            raise SettingsError(f"persuasion.parse_retries={self.parse_retries!r}: expected an integer >= 0")
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> "PersuasionSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise SettingsError(f"unknown persuasion.* field(s) {unknown}; known: {sorted(known)}")
+        values = dict(section)
+        try:
+            values["receiver"] = ReceiverSettings(**values.get("receiver", {}))
+            return cls(**values)
+        except TypeError as error:  # a field missing from the yaml
+            raise SettingsError(f"persuasion.*: {error}") from error
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The ``run`` section: where a run writes and what the CLI prepares first."""
+
+    root: str
+    dir: str
+    prepare_tiny: bool = False
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> "RunSettings":
+        return cls(**section)

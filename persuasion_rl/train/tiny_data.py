@@ -1,0 +1,105 @@
+"""The tiny recipes' training data: verl RL parquet files from the tiny claims.
+
+Each row is the Sender's opening prompt quoting the tiny Receiver's prior reply, which is
+generated once (greedy, transformers) and kept in the parquet files, so a second run
+pays nothing. The prior score is the Likert point parsed from that reply's ``<score>``;
+a reply without one is an error (the format-primed tiny Receiver always writes one).
+Rows follow ``persuasion_rl.data.export`` (data_source ``tiny``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DATA_SOURCE = "tiny"
+VAL_CLAIMS = 4  # the last claims of tiny_claims.jsonl are held out for validation
+PRIOR_MAX_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class TinyDataSpec:
+    setting: str = "static"
+    sender_word_limit: int = 250
+    receiver_word_limit: int = 250
+
+    @property
+    def folder_name(self) -> str:
+        return f"rl-{self.setting}-s{self.sender_word_limit}-r{self.receiver_word_limit}"
+
+
+def assets_root() -> Path:
+    """The tiny models' cache folder (computed without building anything)."""
+    from persuasion_rl.assets.tiny import TinyAssetsSpec, default_cache_dir
+
+    return default_cache_dir() / f"tiny-{TinyAssetsSpec().digest()}"
+
+
+def tiny_path(kind: str, setting: str = "static", sender_word_limit: int = 250, receiver_word_limit: int = 250) -> str:
+    """Path of a tiny asset: sender | receiver | claims | train | val (Hydra resolver ``prl_tiny``)."""
+    root = assets_root()
+    if kind in ("sender", "receiver"):
+        return str(root / kind)
+    if kind == "claims":
+        return str(root / "claims.jsonl")
+    if kind in ("train", "val"):
+        spec = TinyDataSpec(setting, int(sender_word_limit), int(receiver_word_limit))
+        return str(root / spec.folder_name / f"{kind}.parquet")
+    raise ValueError(f"unknown tiny asset {kind!r}: sender, receiver, claims, train or val")
+
+
+def _priors(receiver_path: Path, claims: list[str], receiver_word_limit: int) -> list[str]:
+    """The tiny Receiver's opening reply to each claim (greedy), checked for a score."""
+    from persuasion_rl.game import PromptConfig, Transcript
+    from persuasion_rl.receivers import Receiver, ScoringConfig, ScoringMode, gather_limited, run_sync
+    from persuasion_rl.receivers.transformers_backend import TransformersChatModel
+
+    backend = TransformersChatModel(receiver_path, device="cpu", name="tiny-receiver")
+    receiver = Receiver(backend, PromptConfig(receiver_word_limit=receiver_word_limit),
+                        ScoringConfig(mode=ScoringMode.SAMPLE, reply_max_tokens=PRIOR_MAX_TOKENS, temperature=0.0))
+    replies = run_sync(gather_limited([receiver.reply(claim, Transcript()) for claim in claims], limit=16))
+    unscored = [claim for claim, reply in zip(claims, replies) if not reply.ok]
+    if unscored:
+        raise RuntimeError(f"the tiny Receiver gave no readable <score> for {len(unscored)} claims, e.g. {unscored[0]!r}")
+    return [reply.raw for reply in replies]
+
+
+def build_tiny_data(spec: TinyDataSpec = TinyDataSpec(), force: bool = False) -> dict[str, Path]:
+    """Write ``train.parquet`` and ``val.parquet`` for ``spec`` (once; cached)."""
+    import pyarrow.parquet as pq
+
+    from persuasion_rl.assets.tiny import build_tiny_models
+    from persuasion_rl.data.claims import ClaimRecord
+    from persuasion_rl.data.export import AGENT_NAMES, export_row, rows_to_table
+    from persuasion_rl.data.priors import Prior
+    from persuasion_rl.game import PromptConfig
+
+    paths = {kind: Path(tiny_path(kind, spec.setting, spec.sender_word_limit, spec.receiver_word_limit)) for kind in ("train", "val")}
+    if not force and all(p.exists() for p in paths.values()):
+        return paths
+    assets = build_tiny_models()
+    claims = [json.loads(line) for line in assets.claims.read_text(encoding="utf-8").splitlines() if line.strip()]
+    replies = _priors(assets.receiver, [c["claim"] for c in claims], spec.receiver_word_limit)
+    config = PromptConfig(setting=spec.setting, sender_word_limit=spec.sender_word_limit,
+                          receiver_word_limit=spec.receiver_word_limit)
+    split_at = len(claims) - VAL_CLAIMS
+    rows: dict[str, list] = {"train": [], "val": []}
+    for number, (claim, reply) in enumerate(zip(claims, replies)):
+        split = "train" if number < split_at else "val"
+        record = ClaimRecord(id=claim["id"], claim=claim["claim"], source=DATA_SOURCE, split=split,
+                             provenance_file=str(assets.claims), provenance_row=number, topic=claim.get("topic"))
+        prior = Prior(claim_id=claim["id"], reply=reply, claim=claim["claim"], receiver="tiny-receiver")
+        rows[split].append(export_row(record, prior, config, len(rows[split]), AGENT_NAMES[config.setting]))
+    for kind, path in paths.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        pq.write_table(rows_to_table(rows[kind]), tmp)
+        os.replace(tmp, path)  # never a half-written file a later run would trust
+        logger.info("wrote %s (%d rows)", path, len(rows[kind]))
+    return paths
+

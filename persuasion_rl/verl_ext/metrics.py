@@ -1,0 +1,74 @@
+"""Per-step persuasion metrics from the reward function's extra info.
+
+verl keeps what ``compute_score`` returns besides ``score`` (``reward_extra_info``) as
+per-sample columns of the batch but logs them only at validation. These functions turn
+the columns into scalar metrics for every training step: mean gain, the Receiver's score
+and prior distributions, parse-failure and missing-argument rates, argument length.
+
+Key names avoid the substrings "max"/"min" except for true extrema: verl's
+``reduce_metrics`` picks its reduction from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from persuasion_rl.game.likert import LIKERT_POINTS
+
+PREFIX = "persuasion/"
+# the columns persuasion_rl.verl_ext.reward.compute_score returns
+GAIN, RECEIVER_SCORE, PRIOR_SCORE = "gain", "receiver_score", "prior_score"
+ARGUMENT_MISSING, ARGUMENT_WORDS, PARSE_RETRIES, REWARD = "argument_missing", "argument_words", "receiver_parse_retries", "score"
+REQUIRED_COLUMNS = (GAIN, RECEIVER_SCORE, PRIOR_SCORE, ARGUMENT_MISSING)
+
+
+def _floats(values: Any) -> np.ndarray:
+    """A column as floats; None (a value the reward did not compute) becomes NaN."""
+    return np.array([math.nan if v is None else float(v) for v in np.asarray(values, dtype=object).ravel()], dtype=float)
+
+
+def _summary(name: str, values: np.ndarray) -> dict[str, float]:
+    known = values[~np.isnan(values)]
+    if known.size == 0:
+        return {}
+    return {f"{PREFIX}{name}/mean": float(known.mean()), f"{PREFIX}{name}/std": float(known.std())}
+
+
+def _distribution(name: str, values: np.ndarray) -> dict[str, float]:
+    """Share of samples at each Likert point; expected-mode scores are rounded."""
+    known = values[~np.isnan(values)]
+    if known.size == 0:
+        return {}
+    points = np.clip(np.rint(known), LIKERT_POINTS[0], LIKERT_POINTS[-1])
+    return {f"{PREFIX}{name}/share_{p}": float((points == p).mean()) for p in LIKERT_POINTS}
+
+
+def persuasion_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
+    """Scalar metrics from the batch's reward columns; {} if the reward is not ours."""
+    if not all(key in columns for key in REQUIRED_COLUMNS):
+        return {}
+    gain, posterior, prior = (_floats(columns[k]) for k in (GAIN, RECEIVER_SCORE, PRIOR_SCORE))
+    missing = _floats(columns[ARGUMENT_MISSING])
+    metrics = {**_summary("gain", gain), **_summary("receiver_score", posterior), **_summary("prior_score", prior)}
+    metrics.update(_distribution("receiver_score", posterior))
+    metrics.update(_distribution("prior_score", prior))
+    metrics[f"{PREFIX}argument_missing_rate"] = float(np.nanmean(missing)) if missing.size else 0.0
+    metrics[f"{PREFIX}scored_samples"] = float((~np.isnan(posterior)).sum())
+    if PARSE_RETRIES in columns:
+        retries = _floats(columns[PARSE_RETRIES])
+        # a sample whose first Receiver reply had no readable score (then asked again)
+        metrics[f"{PREFIX}parse_failure_rate"] = float(np.nanmean(retries > 0)) if retries.size else 0.0
+    if ARGUMENT_WORDS in columns:
+        words = _floats(columns[ARGUMENT_WORDS])
+        metrics.update(_summary("argument_words", np.where(missing > 0, np.nan, words)))
+    if REWARD in columns:
+        metrics.update(_summary("reward", _floats(columns[REWARD])))
+    return metrics
+
+
+def all_finite(metrics: Mapping[str, float]) -> bool:
+    return all(math.isfinite(v) for v in metrics.values())

@@ -1,0 +1,62 @@
+"""The one module that monkeypatches verl. Each patch names the verl line it works around.
+
+Everything else in ``verl_ext`` goes through verl's extension points (platform registry,
+rollout replica registry, TaskRunner and worker subclasses, Hydra config). What is here
+could not: the code that needs changing is a module-level function that verl calls from
+inside its engine. ``tests/verl_ext/test_verl_contracts.py`` fails when a verl upgrade
+moves or changes a patched symbol.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+logger = logging.getLogger(__name__)
+
+_PATCHED_FLAG = "_persuasion_rl_patched"
+VALUEHEAD_SIGNATURE = ("local_path", "torch_dtype", "model_config", "trust_remote_code")
+
+
+def patch_valuehead_attention(attn_implementation: str = "sdpa") -> bool:
+    """Load the PPO critic with ``attn_implementation`` instead of FlashAttention-2.
+
+    Works around verl 0.9.1 ``verl/utils/model.py:649`` (and the fallback at ``:674``):
+    ``load_valuehead_model`` passes ``attn_implementation="flash_attention_2"`` to
+    ``from_pretrained`` and ignores ``critic.model.override_config``, so the critic
+    cannot load where flash-attn is absent (any CPU). verl's FSDP engine imports the
+    function at call time (``verl/workers/engine/fsdp/transformer_impl.py:291``), so
+    replacing the module attribute is enough. Returns False when already applied.
+    """
+    import verl.utils.model as verl_model
+
+    original = verl_model.load_valuehead_model
+    if getattr(original, _PATCHED_FLAG, False):
+        return False
+    parameters = tuple(inspect.signature(original).parameters)
+    if parameters != VALUEHEAD_SIGNATURE:
+        raise RuntimeError(f"verl.utils.model.load_valuehead_model{parameters} changed; review patches.py")
+
+    def load_valuehead_model(local_path, torch_dtype, model_config, trust_remote_code):
+        from transformers import AutoModelForTokenClassification
+
+        # Token classification with num_labels=1 is verl's first choice too; its trl
+        # fallback (for architectures without that head) keeps flash-attn and is not
+        # needed by the models this project trains.
+        return AutoModelForTokenClassification.from_pretrained(
+            pretrained_model_name_or_path=local_path,
+            torch_dtype=torch_dtype,
+            config=model_config,
+            attn_implementation=attn_implementation,
+            trust_remote_code=trust_remote_code,
+        )
+
+    setattr(load_valuehead_model, _PATCHED_FLAG, True)
+    load_valuehead_model.__wrapped__ = original
+    verl_model.load_valuehead_model = load_valuehead_model
+    logger.debug("patched verl.utils.model.load_valuehead_model to use %s attention", attn_implementation)
+    return True
+
+
+def apply_cpu_patches() -> None:
+    patch_valuehead_attention("sdpa")

@@ -1,0 +1,137 @@
+"""The Sender's reward for verl's reward loop: the Receiver's persuasion gain.
+
+verl 0.9.1 calls ``compute_score(data_source, solution_str, ground_truth, extra_info,
+reward_router_address=..., reward_model_tokenizer=..., **reward_kwargs)`` — the last two
+only when it serves a reward model; ``reward_kwargs`` come from
+``reward.custom_reward_function.reward_kwargs`` in the Hydra config. The function builds
+the Receiver's prompt with the transcript (the Receiver's cached opening turn from the
+row, then the Sender's argument), asks the Receiver through verl's reward-model router
+(or a configured endpoint), and returns the gain over the prior as ``score``.
+
+Point verl at it with ``reward.custom_reward_function.path=pkg://persuasion_rl.verl_ext.reward``
+and ``name=compute_score``: a file path would load a second, unregistered copy of the module
+(its dataclasses fail to build that way, and each copy would keep its own HTTP clients).
+Extra-info values are floats; those with no meaning for a sample (the Receiver's score when
+it was not asked) are NaN, so aggregate them with ``nanmean``.
+
+Policies (documented in README "Reward"):
+- missing argument (no closed ``<argument>`` in the Sender's reply):
+  ``penalty`` -> score = ``missing_argument_penalty``, the Receiver is not asked;
+  ``raw`` -> the whole reply is the argument (useful for an untrained tiny Sender);
+  ``fail`` -> raise. Always counted in ``argument_missing``.
+- unreadable Receiver score: re-asked up to ``parse_retries`` times (a fresh sample, not a
+  made-up score), then ``fail`` raises so the step fails loudly. A transport failure is
+  retried with backoff by the client, then raised. No failure becomes a score.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from typing import Any
+
+from persuasion_rl.game import PromptConfig, Transcript, parse_receiver_reply, parse_sender_reply
+from persuasion_rl.receivers.base import ReceiverError
+from persuasion_rl.receivers.openai_backend import OpenAIChatModel, RetryPolicy
+from persuasion_rl.receivers.receiver import Receiver, ScoringConfig
+from persuasion_rl.receivers.scoring import ScoreResult, ScoringMode
+
+logger = logging.getLogger(__name__)
+
+MISSING_ARGUMENT_POLICIES = ("penalty", "raw", "fail")
+PARSE_FAILURE_POLICIES = ("fail",)
+
+
+@dataclass(frozen=True)
+class RewardSettings:
+    """Everything ``reward_kwargs`` may set. Unknown keys are an error, not ignored."""
+
+    scoring_mode: str = "expected"
+    receiver_endpoint: str | None = None  # used when verl does not serve the Receiver
+    receiver_model: str | None = None  # the served model name; default: the reward model's path
+    receiver_word_limit: int = 250
+    score_max_tokens: int = 256
+    temperature: float = 0.0
+    top_logprobs: int = 20
+    min_digit_mass: float = 0.5
+    missing_argument: str = "penalty"
+    missing_argument_penalty: float = -1.0
+    parse_failure: str = "fail"
+    parse_retries: int = 2
+    max_retries: int = 4
+    timeout_s: float = 120.0
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> "RewardSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise TypeError(f"unknown reward_kwargs {unknown}; known: {sorted(known)}")
+        settings = cls(**kwargs)
+        if settings.missing_argument not in MISSING_ARGUMENT_POLICIES:
+            raise ValueError(f"missing_argument must be one of {MISSING_ARGUMENT_POLICIES}, got {settings.missing_argument!r}")
+        if settings.parse_failure not in PARSE_FAILURE_POLICIES:
+            raise ValueError(f"parse_failure must be one of {PARSE_FAILURE_POLICIES}, got {settings.parse_failure!r}")
+        ScoringMode(settings.scoring_mode)
+        return settings
+
+
+_BACKENDS: dict[tuple, OpenAIChatModel] = {}  # one HTTP client per process and endpoint
+
+
+def _receiver(settings: RewardSettings, address: str | None, tokenizer: Any) -> Receiver:
+    endpoint = address or settings.receiver_endpoint
+    if not endpoint:
+        raise ValueError("no Receiver to ask: verl serves no reward model here and reward_kwargs.receiver_endpoint is unset")
+    model = settings.receiver_model or getattr(tokenizer, "name_or_path", None) or "receiver"
+    retry = RetryPolicy(max_retries=settings.max_retries, timeout_s=settings.timeout_s)
+    key = (endpoint, model, retry)
+    if key not in _BACKENDS:
+        _BACKENDS[key] = OpenAIChatModel(endpoint, model, retry=retry)
+    scoring = ScoringConfig(
+        mode=ScoringMode(settings.scoring_mode), score_max_tokens=settings.score_max_tokens,
+        temperature=settings.temperature, top_logprobs=settings.top_logprobs, min_digit_mass=settings.min_digit_mass,
+    )
+    return Receiver(_BACKENDS[key], PromptConfig(receiver_word_limit=settings.receiver_word_limit), scoring)
+
+
+def _row_fields(ground_truth: Any, extra_info: dict | None) -> tuple[str, float, str]:
+    info = extra_info or {}
+    claim = info.get("claim") or ground_truth
+    missing = [name for name, value in (("claim", claim), ("prior_score", info.get("prior_score")), ("prior_reply", info.get("prior_reply"))) if value in (None, "")]
+    if missing:
+        raise ValueError(f"dataset row lacks {missing} in extra_info (index {info.get('index')}); rebuild it with `persuasion-rl data export`")
+    return claim, float(info["prior_score"]), info["prior_reply"]
+
+
+async def _score_with_retries(receiver: Receiver, messages, retries: int) -> tuple[ScoreResult, int]:
+    result = await receiver.score_messages(messages)
+    attempts = 0
+    while not result.ok and attempts < retries:
+        attempts += 1
+        result = await receiver.score_messages(messages)
+    return result, attempts
+
+
+async def compute_score(data_source, solution_str, ground_truth, extra_info=None, reward_router_address=None, reward_model_tokenizer=None, **kwargs) -> dict:
+    settings = RewardSettings.from_kwargs(kwargs)
+    claim, prior_score, prior_reply = _row_fields(ground_truth, extra_info)
+    sender = parse_sender_reply(solution_str)
+    info = {"prior_score": prior_score, "argument_missing": float(not sender.ok), "receiver_parse_retries": 0.0}
+    argument = sender.argument if sender.ok else None
+    if argument is None:
+        if settings.missing_argument == "fail":
+            raise ValueError(f"Sender reply has no <argument> ({sender.status.value}) and missing_argument=fail")
+        if settings.missing_argument == "penalty":
+            return {"score": settings.missing_argument_penalty, "gain": float("nan"), "receiver_score": float("nan"),
+                    "argument_words": 0.0, "receiver_ok": float("nan"), **info}
+        argument = solution_str.strip()
+    receiver = _receiver(settings, reward_router_address, reward_model_tokenizer)
+    transcript = Transcript().with_receiver(parse_receiver_reply(prior_reply).transcript_message).with_sender(argument)
+    result, attempts = await _score_with_retries(receiver, receiver.messages(claim, transcript), settings.parse_retries)
+    info["receiver_parse_retries"] = float(attempts)
+    if not result.ok:
+        raise ReceiverError(f"Receiver score unreadable after {attempts + 1} tries for claim {claim[:60]!r}: {result.error}")
+    gain = result.score - prior_score
+    return {"score": gain, "gain": gain, "receiver_score": result.score, "argument_words": float(len(argument.split())),
+            "receiver_ok": 1.0, **info}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs persuasion-rl and everything it needs into ./.venv (created if absent).
+# Idempotent and quick when already installed. torch is installed FIRST and pinned for every
+# later step: a looser torch requirement would pull a multi-GB CUDA build from PyPI.
+#   PYTHON=python3.11 bash scripts/install.sh      # choose the interpreter
+#   EXTRAS=test bash scripts/install.sh            # extras to install (default: test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+EXTRAS=${EXTRAS:-test}
+TORCH_VERSION=2.13.0
+VENV=${VENV:-.venv}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "install: creating $VENV with $($PYTHON --version)"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+PIP=("$VENV/bin/python" -m pip)
+
+constraints=$(mktemp)
+trap 'rm -f "$constraints"' EXIT
+echo "torch==$TORCH_VERSION" > "$constraints"
+
+if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+    echo "install: torch==$TORCH_VERSION (CPU build where a local wheel is provided)"
+    "${PIP[@]}" install -q "torch==$TORCH_VERSION"
+fi
+echo "install: persuasion-rl[$EXTRAS] and its pinned dependencies (verl 0.9.1, ray, transformers)"
+"${PIP[@]}" install -q -c "$constraints" -e ".[$EXTRAS]"
+echo "install: done. Run: $VENV/bin/persuasion-rl --help"

@@ -1,0 +1,87 @@
+"""The local transformers backend and the OpenAI-compatible path against a real server."""
+
+import asyncio
+import math
+
+import pytest
+
+from persuasion_rl.game import Transcript
+from persuasion_rl.receivers import GenerationParams, Receiver, ScoringConfig, ScoringMode
+from persuasion_rl.receivers.openai_backend import OpenAIChatModel, RetryPolicy
+from persuasion_rl.receivers.prior_cache import PriorCache
+
+CLAIM = "Museums should be free for everyone."
+TRANSCRIPT = Transcript().with_receiver("I am neutral.\nWhy?").with_sender("Free entry brings schools and families in.")
+
+
+def test_local_backend_full_reply_and_both_modes(tiny_receiver_model):
+    async def run():
+        sample = Receiver(tiny_receiver_model, scoring=ScoringConfig(mode="sample"))
+        expected = Receiver(tiny_receiver_model, scoring=ScoringConfig(mode="expected"))
+        return await sample.reply(CLAIM, TRANSCRIPT), await sample.score(CLAIM, TRANSCRIPT), await expected.score(CLAIM, TRANSCRIPT)
+
+    reply, sampled, exp = asyncio.run(run())
+    assert reply.ok  # the primed tiny Receiver puts its score first (the rest of its text is noise)
+    assert sampled.ok and sampled.reply.raw.endswith("</score>")  # stopped right after the score
+    assert exp.ok and 1.0 <= exp.score <= 7.0
+    assert sum(exp.distribution.values()) == pytest.approx(1.0) and exp.digit_mass > 0.5
+
+
+def test_concurrent_calls_are_batched_and_match_single_calls(tiny_receiver_model):
+    prompts = [[{"role": "user", "content": f"Claim {i}: buses."}] for i in range(6)]
+
+    async def run():
+        singles = [await tiny_receiver_model.next_token_logprobs(p, "<score>", 5) for p in prompts]
+        together = await asyncio.gather(*(tiny_receiver_model.next_token_logprobs(p, "<score>", 5) for p in prompts))
+        return singles, together
+
+    singles, together = asyncio.run(run())
+    for one, batched in zip(singles, together):
+        assert one.keys() == batched.keys()
+        for token in one:  # left padding must not change the result
+            assert batched[token] == pytest.approx(one[token], abs=1e-4)
+
+
+def test_openai_client_against_loopback_server_matches_local(tiny_receiver_model, tiny_receiver_server):
+    client = OpenAIChatModel(tiny_receiver_server.address, "tiny-receiver")
+    local = Receiver(tiny_receiver_model)
+    remote = Receiver(client)
+
+    async def run():
+        return await local.score(CLAIM, TRANSCRIPT), await remote.score(CLAIM, TRANSCRIPT), await remote.reply(CLAIM, TRANSCRIPT)
+
+    local_score, remote_score, remote_reply = asyncio.run(run())
+    assert remote_score.score == pytest.approx(local_score.score, abs=1e-4)
+    assert remote_reply.ok
+    assert client.stats.errors == 0 and client.stats.requests == 2
+
+
+def test_sample_mode_over_http_keeps_the_stop_string(tiny_receiver_server):
+    client = OpenAIChatModel(tiny_receiver_server.address, "tiny-receiver")
+    receiver = Receiver(client, scoring=ScoringConfig(mode=ScoringMode.SAMPLE))
+    result = asyncio.run(receiver.score(CLAIM, TRANSCRIPT))
+    assert result.ok and result.reply.raw.endswith("</score>")
+
+
+def test_server_refuses_what_it_cannot_do(tiny_receiver_server):
+    import httpx
+
+    url = f"http://{tiny_receiver_server.address}/v1/chat/completions"
+    body = {"messages": [{"role": "user", "content": "hi"}], "logprobs": True, "top_logprobs": 5, "max_tokens": 4}
+    assert httpx.post(url, json=body).status_code == 400
+    assert httpx.post(url, json={"messages": [{"role": "user", "content": "hi"}], "n": 2}).status_code == 400
+
+
+def test_prior_cache_computes_once_and_survives_reload(tiny_receiver_model, tmp_path):
+    receiver = Receiver(tiny_receiver_model)
+    cache = PriorCache(tmp_path / "priors.jsonl")
+    first = asyncio.run(cache.get_or_compute(receiver, CLAIM))
+    assert first.ok and first.score is not None and first.reply.transcript_message
+    with (tmp_path / "priors.jsonl").open("a") as handle:
+        handle.write('{"truncated": ')  # a crash mid-write
+    reloaded = PriorCache(tmp_path / "priors.jsonl")
+    assert len(reloaded) == 1
+    again = reloaded.get(receiver, CLAIM)
+    assert again.score == first.score and again.reply.raw == first.reply.raw
+    other = Receiver(tiny_receiver_model, scoring=ScoringConfig(mode="sample"))
+    assert reloaded.get(other, CLAIM) is None  # another scoring mode is another prior

@@ -1,0 +1,109 @@
+"""The reward function, called exactly the way verl 0.9.1's reward loop calls it."""
+
+import asyncio
+import math
+
+import pytest
+
+from persuasion_rl.receivers.base import ReceiverError
+from persuasion_rl.verl_ext import reward as reward_module
+from persuasion_rl.verl_ext.reward import compute_score
+from tests.conftest import LoopbackServer
+from tests.receivers.faulty_server import scripted_app
+
+CLAIM = "Cities should make public buses free to ride."
+PRIOR = "<score>3</score>\n<opinion>I am unsure.</opinion>\n<thinking>t</thinking>\n<question>What does it cost?</question>"
+EXTRA = {"claim": CLAIM, "prior_score": 3.0, "prior_reply": PRIOR, "index": 0}
+SENDER = "<opinion>yes</opinion><thinking>cost</thinking><argument>Free buses cut traffic and cost little.</argument>"
+
+
+def call(address, solution=SENDER, **kwargs):
+    """verl: compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...,
+    reward_router_address=..., reward_model_tokenizer=..., **reward_kwargs)."""
+    return asyncio.run(compute_score(data_source="tiny", solution_str=solution, ground_truth=CLAIM, extra_info=dict(EXTRA),
+                                     reward_router_address=address, reward_model_tokenizer=None,
+                                     receiver_model="tiny-receiver", **kwargs))
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients():
+    reward_module._BACKENDS.clear()
+    yield
+    reward_module._BACKENDS.clear()
+
+
+def test_gain_from_the_tiny_receiver_in_both_modes(tiny_receiver_server):
+    for mode in ("expected", "sample"):
+        result = call(tiny_receiver_server.address, scoring_mode=mode)
+        assert result["receiver_ok"] == 1.0 and result["argument_missing"] == 0.0
+        assert result["score"] == pytest.approx(result["receiver_score"] - 3.0)
+        assert 1.0 <= result["receiver_score"] <= 7.0
+        assert result["argument_words"] == 7.0
+
+
+def test_the_function_is_what_verl_loads(tmp_path):
+    """verl loads it with ``pkg://`` (a normal import: one module, one client cache per
+    process) and wraps it with reward_kwargs; it must stay async and take those kwargs."""
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+    import inspect
+
+    config = OmegaConf.create({"reward": {"custom_reward_function": {
+        "path": "pkg://persuasion_rl.verl_ext.reward", "name": "compute_score", "reward_kwargs": {"scoring_modee": "x"}}}})
+    fn = get_custom_reward_fn(config)
+    assert inspect.iscoroutinefunction(fn)
+    with pytest.raises(TypeError, match="scoring_modee"):  # the kwargs really reach the function
+        asyncio.run(fn(data_source="tiny", solution_str=SENDER, ground_truth=CLAIM, extra_info=dict(EXTRA)))
+
+
+def test_missing_argument_policies(tiny_receiver_server):
+    no_argument = "<opinion>yes</opinion> buses are good"
+    penalised = call(tiny_receiver_server.address, solution=no_argument, missing_argument="penalty", missing_argument_penalty=-2.0)
+    assert penalised["score"] == -2.0 and penalised["argument_missing"] == 1.0 and math.isnan(penalised["receiver_score"])
+    raw = call(tiny_receiver_server.address, solution=no_argument, missing_argument="raw")
+    assert raw["argument_missing"] == 1.0 and raw["receiver_ok"] == 1.0
+    with pytest.raises(ValueError, match="no <argument>"):
+        call(tiny_receiver_server.address, solution=no_argument, missing_argument="fail")
+
+
+def test_bad_settings_and_rows_are_clear_errors(tiny_receiver_server):
+    with pytest.raises(TypeError, match="unknown reward_kwargs"):
+        call(tiny_receiver_server.address, scoring_modee="expected")
+    with pytest.raises(ValueError, match="missing_argument"):
+        call(tiny_receiver_server.address, missing_argument="zero")
+    with pytest.raises(ValueError, match="prior_reply"):
+        asyncio.run(compute_score("tiny", SENDER, CLAIM, {"claim": CLAIM, "prior_score": 3}, reward_router_address=tiny_receiver_server.address))
+
+
+@pytest.mark.parametrize("script, retries", [(["http500", "ok"], 1), (["malformed", "empty", "ok"], 2), (["slow", "ok"], 1)])
+def test_transient_failures_are_retried_then_scored(script, retries):
+    app, log = scripted_app(script)
+    with LoopbackServer(app) as server:
+        result = call(server.address, timeout_s=1.0, max_retries=3)
+    assert result["receiver_score"] == pytest.approx(5.0, abs=0.5) and log == script
+    stats = next(iter(reward_module._BACKENDS.values())).stats
+    assert stats.retries == retries and stats.errors == 0
+    assert stats.timeouts == script.count("slow")
+
+
+@pytest.mark.parametrize("script, message", [
+    (["http500"], "failed after 3 attempts"),
+    (["http400"], "rejected the request"),
+    (["noscore"], "unreadable after 3 tries"),
+])
+def test_persistent_failures_raise_and_are_counted_never_scored(script, message):
+    app, _ = scripted_app(script)
+    with LoopbackServer(app) as server, pytest.raises(ReceiverError, match=message):
+        call(server.address, max_retries=2, parse_retries=2)
+    stats = next(iter(reward_module._BACKENDS.values())).stats
+    assert stats.errors >= (0 if script == ["noscore"] else 1)
+
+
+def test_refused_connection_is_retried_then_raised():
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ReceiverError, match="ConnectError"):
+        call(f"127.0.0.1:{port}", max_retries=1)
