@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from persuasion_rl.game import PROMPT_VERSION, PromptConfig, Transcript, parse_receiver_reply, receiver_messages
+from persuasion_rl.game.engine import ReceiverTurn
 from persuasion_rl.game.parsing import ReceiverReply
 
 from .base import ChatBackend, GenerationParams, Message
@@ -51,6 +52,9 @@ class PriorTurn:
     def ok(self) -> bool:
         return self.score is not None and bool(self.reply.transcript_message)
 
+    def as_turn(self) -> ReceiverTurn:
+        return ReceiverTurn(self.reply, self.score, self.distribution, self.error)
+
 
 @dataclass
 class Receiver:
@@ -84,6 +88,24 @@ class Receiver:
 
     async def score(self, claim: str, transcript: Transcript) -> ScoreResult:
         return await self.score_messages(self.messages(claim, transcript))
+
+    async def turn(self, messages: list[Message], need_reply: bool) -> ReceiverTurn:
+        """The Receiver's move in a game: its score in the scoring mode in use and, when
+        the Sender must read it (or a transcript is kept), its full reply."""
+        if self.scoring.mode is ScoringMode.SAMPLE:
+            if not need_reply:
+                result = await self.score_messages(messages)
+                return ReceiverTurn(result.reply, result.score, error=result.error)
+            params = GenerationParams(max_tokens=self.scoring.reply_max_tokens, temperature=self.scoring.temperature)
+            reply = parse_receiver_reply((await self.backend.generate(messages, params)).text)
+            result = sampled_score(reply)
+            return ReceiverTurn(reply, result.score, error=result.error)
+        result = await self.score_messages(messages)
+        reply = None
+        if need_reply:
+            params = GenerationParams(max_tokens=self.scoring.reply_max_tokens, temperature=self.scoring.temperature)
+            reply = parse_receiver_reply((await self.backend.generate(messages, params)).text)
+        return ReceiverTurn(reply, result.score, result.distribution, result.error)
 
     async def prior(self, claim: str) -> PriorTurn:
         """Opening turn: a full reply for the Sender to read and, in expected mode, the

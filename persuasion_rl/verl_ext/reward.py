@@ -30,7 +30,8 @@ import logging
 from dataclasses import dataclass, fields
 from typing import Any
 
-from persuasion_rl.game import PromptConfig, Transcript, parse_receiver_reply, parse_sender_reply
+from persuasion_rl.game import PromptConfig, parse_receiver_reply
+from persuasion_rl.game.engine import Game, GameAborted, GameConfig, ReceiverTurn
 from persuasion_rl.receivers.base import ReceiverError
 from persuasion_rl.receivers.openai_backend import OpenAIChatModel, RetryPolicy
 from persuasion_rl.receivers.receiver import Receiver, ScoringConfig
@@ -116,22 +117,22 @@ async def _score_with_retries(receiver: Receiver, messages, retries: int) -> tup
 async def compute_score(data_source, solution_str, ground_truth, extra_info=None, reward_router_address=None, reward_model_tokenizer=None, **kwargs) -> dict:
     settings = RewardSettings.from_kwargs(kwargs)
     claim, prior_score, prior_reply = _row_fields(ground_truth, extra_info)
-    sender = parse_sender_reply(solution_str)
-    info = {"prior_score": prior_score, "argument_missing": float(not sender.ok), "receiver_parse_retries": 0.0}
-    argument = sender.argument if sender.ok else None
-    if argument is None:
-        if settings.missing_argument == "fail":
-            raise ValueError(f"Sender reply has no <argument> ({sender.status.value}) and missing_argument=fail")
-        if settings.missing_argument == "penalty":
-            return {"score": settings.missing_argument_penalty, "gain": float("nan"), "receiver_score": float("nan"),
-                    "argument_words": 0.0, "receiver_ok": float("nan"), **info}
-        argument = solution_str.strip()
+    prompts = PromptConfig(receiver_word_limit=settings.receiver_word_limit)
+    config = GameConfig(prompts, missing_argument=settings.missing_argument, missing_argument_penalty=settings.missing_argument_penalty)
+    game = Game(claim, ReceiverTurn(parse_receiver_reply(prior_reply), prior_score), config)  # the static game: one round
+    try:
+        record = game.add_sender(solution_str)
+    except GameAborted as error:  # missing_argument=fail
+        raise ValueError(f"Sender reply has no <argument> and missing_argument=fail: {error}") from error
+    info = {"prior_score": prior_score, "argument_missing": float(record.argument_status.value != "ok"), "receiver_parse_retries": 0.0}
+    if game.aborted:  # missing_argument=penalty: the Receiver is not asked
+        return {"score": game.reward, "gain": float("nan"), "receiver_score": float("nan"), "argument_words": 0.0,
+                "receiver_ok": float("nan"), **info}
     receiver = _receiver(settings, reward_router_address, reward_model_tokenizer)
-    transcript = Transcript().with_receiver(parse_receiver_reply(prior_reply).transcript_message).with_sender(argument)
-    result, attempts = await _score_with_retries(receiver, receiver.messages(claim, transcript), settings.parse_retries)
+    result, attempts = await _score_with_retries(receiver, game.receiver_prompt(), settings.parse_retries)
     info["receiver_parse_retries"] = float(attempts)
     if not result.ok:
         raise ReceiverError(f"Receiver score unreadable after {attempts + 1} tries for claim {claim[:60]!r}: {result.error}")
-    gain = result.score - prior_score
-    return {"score": gain, "gain": gain, "receiver_score": result.score, "argument_words": float(len(argument.split())),
-            "receiver_ok": 1.0, **info}
+    game.add_receiver(ReceiverTurn(result.reply, result.score, result.distribution))
+    return {"score": game.reward, "gain": game.reward, "receiver_score": result.score,
+            "argument_words": float(len(record.sender_argument.split())), "receiver_ok": 1.0, **info}

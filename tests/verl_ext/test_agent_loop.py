@@ -1,0 +1,144 @@
+"""The dynamic agent loop, driven by a scripted Sender through verl's real AgentLoopBase
+token builder: turn structure, loss masks, truncation, Receiver failure mid-game."""
+
+import asyncio
+
+import pytest
+from omegaconf import OmegaConf
+from transformers import AutoTokenizer
+from verl.experimental.agent_loop.agent_loop import DictConfigWrap, _agent_loop_registry
+from verl.utils.dataset.rl_dataset import RLHFDataset
+from verl.workers.rollout.replica import TokenOutput
+
+from persuasion_rl.game import parse_receiver_reply, sender_opening_messages
+from persuasion_rl.game.engine import GameAborted
+from persuasion_rl.verl_ext import agent_loop as agent_loop_module
+from persuasion_rl.verl_ext.agent_loop import AGENT_NAME, PersuasionAgentLoop
+
+CLAIM = "Cities should make public buses free to ride."
+PRIOR = "<score>3</score>\n<opinion>I am unsure.</opinion>\n<thinking>t</thinking>\n<question>What does it cost?</question>"
+
+
+class ScriptedServer:
+    """verl's server manager as the loop sees it: token ids in, TokenOutput out."""
+
+    def __init__(self, tokenizer, replies, close=True):
+        self.tokenizer, self.replies, self.close, self.calls = tokenizer, list(replies), close, []
+
+    async def generate(self, request_id, prompt_ids, sampling_params, **kwargs):
+        self.calls.append((list(prompt_ids), dict(sampling_params)))
+        ids = self.tokenizer.encode(self.replies[len(self.calls) - 1], add_special_tokens=False)
+        if self.close:
+            ids.append(self.tokenizer.convert_tokens_to_ids("<|im_end|>"))
+        ids = ids[: sampling_params["max_tokens"]]
+        return TokenOutput(token_ids=ids, log_probs=[-0.5] * len(ids))
+
+
+def make_loop(tiny_assets, server, response_length=400, **persuasion):
+    section = {"setting": "dynamic", "sender_word_limit": 250, "receiver_word_limit": 250, "scoring_mode": "expected",
+               "top_logprobs": 20, "missing_argument": "raw", "missing_argument_penalty": -1.0, "parse_failure": "fail",
+               "parse_retries": 0, "rounds": 3, "receiver": {"kind": "tiny_cpu", "path": str(tiny_assets.receiver), "name": "tiny"},
+               **persuasion}
+    config = OmegaConf.create({"actor_rollout_ref": {"rollout": {"prompt_length": 1024, "response_length": response_length}},
+                               "persuasion": section, "reward": {}, "data": {}})
+    tokenizer = AutoTokenizer.from_pretrained(tiny_assets.sender)
+    loop = PersuasionAgentLoop(trainer_config=DictConfigWrap(config), server_manager=server, tokenizer=tokenizer, processor=None,
+                               dataset_cls=RLHFDataset, data_config=DictConfigWrap(OmegaConf.create({})), hf_model_type="qwen2")
+    return loop, tokenizer
+
+
+def play(tiny_assets, server, prepare=None, **kwargs):
+    """Build the loop inside the running event loop (verl binds it at construction), run one game."""
+    raw_prompt = sender_opening_messages(CLAIM, parse_receiver_reply(PRIOR).transcript_message)
+    extra = {"claim": CLAIM, "prior_score": 3.0, "prior_reply": PRIOR}
+
+    async def go():
+        loop, tokenizer = make_loop(tiny_assets, server, **kwargs)
+        if prepare:
+            prepare(loop)
+        return await loop.run({"temperature": 1.0}, raw_prompt=raw_prompt, extra_info=extra)
+
+    return asyncio.run(go())
+
+
+ARGUMENTS = [f"<argument>Reason {i}: free buses cut traffic.</argument>" for i in (1, 2, 3)]
+
+
+def test_registered_under_its_agent_name():
+    assert _agent_loop_registry[AGENT_NAME]["_target_"] == "persuasion_rl.verl_ext.agent_loop.PersuasionAgentLoop"
+
+
+def test_three_rounds_sender_tokens_trained_receiver_tokens_masked(tiny_assets):
+    server = ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS)
+    tokenizer = server.tokenizer
+    output = play(tiny_assets, server)
+    mask, ids, logprobs = output.response_mask, output.response_ids, output.response_logprobs
+    assert len(mask) == len(ids) == len(logprobs)
+    # the trained tokens are exactly the Sender's three generations, in order
+    trained = [t for t, m in zip(ids, mask) if m == 1]
+    expected = []
+    for reply in ARGUMENTS:
+        expected += tokenizer.encode(reply, add_special_tokens=False) + [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    assert trained == expected
+    # every trained token carries its rollout log-prob; every context token 0
+    assert all(lp == -0.5 for lp, m in zip(logprobs, mask) if m == 1)
+    assert all(lp == 0.0 for lp, m in zip(logprobs, mask) if m == 0)
+    # the untrained tokens are the Receiver's turns, each once, rounds 2 and 3
+    context = tokenizer.decode([t for t, m in zip(ids, mask) if m == 0])
+    assert context.count("Round 2") == 1 and context.count("Round 3") == 1 and 'Receiver: """' in context
+    assert "Reason 1" not in context  # the Sender's text is never re-rendered as context
+    assert mask[-1] == 1  # the reward sits on a Sender token
+    info = output.extra_fields["reward_extra_info"]
+    assert info["turns_completed"] == 3.0 and info["truncated"] == 0.0
+    assert output.reward_score == pytest.approx(info["gain_round_3"]) == pytest.approx(info["receiver_score"] - 3.0)
+    assert len(output.extra_fields["turn_scores"]) == 3
+    # each Sender call saw the whole conversation so far
+    assert [len(p) for p, _ in server.calls] == sorted(len(p) for p, _ in server.calls)
+
+
+def test_response_budget_truncates_and_ends_on_a_sender_token(tiny_assets):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_assets.sender)
+    first = len(tokenizer.encode(ARGUMENTS[0], add_special_tokens=False)) + 1
+    server = ScriptedServer(tokenizer, ARGUMENTS)
+    output = play(tiny_assets, server, response_length=first + 20)  # no room for the Receiver's turn
+    info = output.extra_fields["reward_extra_info"]
+    assert info["truncated"] == 1.0 and info["turns_completed"] == 1.0
+    assert output.response_mask == [1] * first and len(server.calls) == 1
+    assert output.reward_score == pytest.approx(info["gain_round_1"])
+
+
+def test_sender_turn_cut_at_its_limit_is_closed_untrained(tiny_assets):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_assets.sender)
+    server = ScriptedServer(tokenizer, ARGUMENTS, close=False)  # no end-of-turn token
+    output = play(tiny_assets, server)
+    ids, mask = output.response_ids, output.response_mask
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    closers = [i for i, t in enumerate(ids) if t == end]
+    assert closers and all(mask[i] == 0 for i in closers)
+    # each cut turn is closed before the next user turn
+    assert tokenizer.decode(ids).count("<|im_end|>\n<|im_start|>user") == 2
+
+
+def test_receiver_failure_mid_game_fails_loudly(tiny_assets, monkeypatch):
+    server = ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS)
+    calls = []
+
+    def break_second_reply(loop):
+        real_turn = loop.receiver.turn
+
+        async def failing(messages, need_reply):
+            calls.append(1)
+            if len(calls) == 2:
+                from persuasion_rl.game.engine import ReceiverTurn
+                return ReceiverTurn(None, None, error="no readable score")
+            return await real_turn(messages, need_reply)
+
+        monkeypatch.setattr(loop.receiver, "turn", failing)
+
+    with pytest.raises(GameAborted, match="round 2"):
+        play(tiny_assets, server, prepare=break_second_reply)
+
+
+def test_unreachable_receiver_kind_is_a_clear_error():
+    with pytest.raises(ValueError, match="receiver=openai"):
+        agent_loop_module.receiver_backend({"kind": "vllm"}, None)
