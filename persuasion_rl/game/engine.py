@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Awaitable, Callable
 
+from .guard import GuardConfig, guard_argument
 from .parsing import ArgumentStatus, ReceiverReply, parse_sender_reply
 from .prompts import Message, PromptConfig, Setting, receiver_messages, sender_opening_messages, sender_turn
 from .transcript import Transcript
@@ -39,6 +40,7 @@ class GameConfig:
     rounds: int | None = None  # default: 1 static, 3 dynamic
     missing_argument: MissingArgument = MissingArgument.PENALTY
     missing_argument_penalty: float = -1.0
+    guard: GuardConfig = field(default_factory=GuardConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "missing_argument", MissingArgument(self.missing_argument))
@@ -79,6 +81,7 @@ class RoundRecord:
     sender_argument: str | None
     argument_status: ArgumentStatus
     receiver: ReceiverTurn | None = None
+    injection_flags: dict[str, int] = field(default_factory=dict)  # guard rule -> times applied
 
 
 @dataclass
@@ -136,7 +139,11 @@ class Game:
                 raise GameAborted(f"Sender reply in round {len(self.rounds) + 1} has no <argument> ({reply.status.value})")
             if self.config.missing_argument is MissingArgument.RAW and text.strip():
                 argument = text.strip()
-        record = RoundRecord(len(self.rounds) + 1, text, argument, reply.status)
+        flags: dict[str, int] = {}
+        if argument is not None:  # only the Sender's guarded text ever reaches the Receiver
+            guarded = guard_argument(argument, self.config.guard)
+            argument, flags = guarded.text or None, dict(guarded.flags)
+        record = RoundRecord(len(self.rounds) + 1, text, argument, reply.status, injection_flags=flags)
         self.rounds.append(record)
         if argument is None:
             self.aborted = f"missing argument in round {record.round} ({reply.status.value})"
@@ -159,6 +166,10 @@ class Game:
     @property
     def score_trajectory(self) -> list[float]:
         return [r.receiver.score for r in self.rounds if r.receiver is not None]
+
+    @property
+    def injection_flags(self) -> int:
+        return sum(sum(r.injection_flags.values()) for r in self.rounds)
 
     @property
     def final_score(self) -> float | None:
@@ -184,9 +195,12 @@ class Game:
             "claim": self.claim,
             "setting": self.config.prompts.setting.value,
             "prior": prior,
+            # the transcript schema (annotate/transcripts.py) has a string and a Receiver
+            # object in every round, also in a round cut short: "" and an empty turn there
             "rounds": [
-                {"round": r.round, "sender_argument": r.sender_argument, "sender_raw": r.sender_raw,
-                 "argument_status": r.argument_status.value, "receiver": r.receiver.as_dict() if r.receiver else None}
+                {"round": r.round, "sender_argument": r.sender_argument or "", "sender_raw": r.sender_raw,
+                 "argument_status": r.argument_status.value,
+                 "receiver": (r.receiver or ReceiverTurn(None, None)).as_dict()}
                 for r in self.rounds
             ],
             "score_trajectory": self.score_trajectory,

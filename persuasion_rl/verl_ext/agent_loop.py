@@ -180,6 +180,7 @@ class PersuasionAgentLoop(AgentLoopBase):
             "argument_missing": float(any(r.sender_argument is None or r.argument_status.value != "ok" for r in game.rounds)),
             "argument_words": float(words),
             "receiver_parse_retries": 0.0,
+            "injection_flags": float(game.injection_flags),
             "turns_completed": float(len(game.score_trajectory)),
             "truncated": float(truncated),
         }

@@ -124,7 +124,8 @@ async def compute_score(data_source, solution_str, ground_truth, extra_info=None
         record = game.add_sender(solution_str)
     except GameAborted as error:  # missing_argument=fail
         raise ValueError(f"Sender reply has no <argument> and missing_argument=fail: {error}") from error
-    info = {"prior_score": prior_score, "argument_missing": float(record.argument_status.value != "ok"), "receiver_parse_retries": 0.0}
+    info = {"prior_score": prior_score, "argument_missing": float(record.argument_status.value != "ok"),
+            "receiver_parse_retries": 0.0, "injection_flags": float(game.injection_flags)}
     if game.aborted:  # missing_argument=penalty: the Receiver is not asked
         return {"score": game.reward, "gain": float("nan"), "receiver_score": float("nan"), "argument_words": 0.0,
                 "receiver_ok": float("nan"), **info}
