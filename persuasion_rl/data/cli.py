@@ -5,7 +5,9 @@ Typical run::
     persuasion-rl data build --source perspectrum --input perspectrum/ --out data/
     persuasion-rl data build --source anthropic --input persuasion_data.csv --out data/
     persuasion-rl data summarize --claims data/ddo.claims.parquet --out data/ddo.claims.parquet \\
-        --cache data/summaries.jsonl --backend my_pkg.backends:make --model <model>
+        --cache data/summaries.jsonl --model openai:http://host:8000/v1#<model>
+    persuasion-rl data priors --receiver openai:http://host:8000/v1#<model> \\
+        --claims data/claims.parquet --out data/priors.parquet
     persuasion-rl data merge data/*.claims.parquet --out data/claims.parquet
     persuasion-rl data export --claims data/claims.parquet --priors data/priors.parquet \\
         --setting static --out data/static/
@@ -29,9 +31,12 @@ from .claims import ALLOCATIONS, DEFAULT_EVAL_SIZE, SPLITS, count_by_corpus_spli
 from .errors import DataError
 from .export import export_splits
 from .priors import load_prior_files
+from .priors_cli import _cmd_priors, add_priors_parser
 from .summarize import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS, summarize_claims
 
 log = logging.getLogger(__name__)
+
+DEFAULT_SUMMARY_BACKEND = "persuasion_rl.data.chat_adapter:make"
 
 
 def _fractions(text: str) -> tuple[tuple[str, float], ...]:
@@ -103,26 +108,30 @@ def load_backend(spec: str, model: str) -> Any:
 def _cmd_summarize(args: argparse.Namespace) -> None:
     records = read_claims(args.claims)
     backend = load_backend(args.backend, args.model)
-    updated, report = summarize_claims(
-        records, backend, model_name=args.model_name or args.model, cache_path=args.cache,
-        corpora=args.corpus, include_titled=args.include_titled,
-        batch_size=args.batch_size, max_tokens=args.max_tokens, progress=not args.no_progress,
-    )
+    try:
+        updated, report = summarize_claims(
+            records, backend, model_name=args.model_name or args.model, cache_path=args.cache,
+            corpora=args.corpus, include_titled=args.include_titled,
+            batch_size=args.batch_size, max_tokens=args.max_tokens, progress=not args.no_progress,
+        )
+    finally:
+        if hasattr(backend, "close"):
+            backend.close()
     write_claims(updated, args.out)
     log.info("wrote %s; %d summarised, %d failures, %d still need a summary", args.out, report.ok, report.failures, sum(r.needs_summary for r in updated))
     _print_counts(updated)
 
 
-def _run(handler: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Namespace], int]:
-    """Exit status 2 with the error's message for bad input, instead of a traceback."""
+def _run(handler: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int]:
+    """Exit status 2 with the error's message for bad input, instead of a traceback; else
+    the handler's status (0 when it returns None)."""
 
     def run(args: argparse.Namespace) -> int:
         try:
-            handler(args)
+            return handler(args) or 0
         except DataError as exc:
             log.error("%s", exc)
             return 2
-        return 0
 
     return run
 
@@ -171,7 +180,9 @@ def _add_summarize(sub) -> None:
     p.add_argument("--claims", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path, help="claims table to write (may be --claims)")
     p.add_argument("--cache", required=True, type=Path, help="JSON-lines summary cache (resumable)")
-    p.add_argument("--backend", required=True, help="package.module:factory, called with --model")
+    p.add_argument("--backend", default=DEFAULT_SUMMARY_BACKEND,
+                   help="package.module:factory, called with --model (default: the project's backends, "
+                        "so --model is tiny, hf:PATH or openai:URL#MODEL)")
     p.add_argument("--model", required=True)
     p.add_argument("--model-name", default=None, help="name in the cache key (default: --model)")
     p.add_argument("--corpus", action="append", default=None, help="only these corpora (repeatable)")
@@ -185,7 +196,8 @@ def _add_summarize(sub) -> None:
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``data`` command and its subcommands to a top-level CLI."""
     data = subparsers.add_parser("data", help="build, merge, summarise and export the claims datasets")
-    sub = data.add_subparsers(dest="data_command", metavar="{build,merge,export,summarize}", required=True)
+    sub = data.add_subparsers(dest="data_command", metavar="{build,merge,export,summarize,priors}", required=True)
     for add in (_add_build, _add_merge, _add_export, _add_summarize):
         add(sub)
+    add_priors_parser(sub).set_defaults(func=_run(_cmd_priors))
     return data

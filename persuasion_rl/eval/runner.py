@@ -1,0 +1,299 @@
+"""Play evaluation games: one Sender against Receivers, on claims, in both settings.
+
+``run_eval`` plans every game (claim x setting x Receiver x sample), skips those the
+folder's ``transcripts.jsonl`` already holds, computes each Receiver's opening turns
+(cached in ``priors.jsonl``) and prior confidences (``confidence.jsonl``), then plays the
+rest concurrently (``asyncio`` with a concurrency limit; the local backends micro-batch
+concurrent calls into one forward pass) and appends each finished game at once, so an
+interrupted run loses at most the games in flight. A rerun replays the games that failed
+on a model call (``backend``); ``retry_failed`` replays parse failures too. Failures are
+recorded with their reason and counted, never scored. At the end the results table of
+the whole folder is (re)written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+from tqdm.auto import tqdm
+
+from ..game.engine import Game, GameAborted, GameConfig, MissingArgument, ReceiverTurn, play_game
+from ..game.prompts import PromptConfig, Setting
+from ..receivers.base import ChatBackend, GenerationParams, ReceiverError
+from ..receivers.confidence import DEFAULT_MIN_MASS, DEFAULT_TOP_K, Confidence, ConfidenceCache
+from ..receivers.prior_cache import PriorCache
+from ..receivers.receiver import PriorTurn, Receiver
+from .inputs import EvalClaim, unique_names
+from .records import (
+    BACKEND, EVAL_VERSION, FAILURE_KINDS, PRIOR, RECEIVER_PARSE, RETRIED_BY_DEFAULT, SENDER_PARSE, TRANSCRIPTS_FILE,
+    EvalInputError, GameKey, TranscriptStore, load_results,
+)
+from .stats import DEFAULT_BOOTSTRAP
+from .table import build_table, write_table
+
+log = logging.getLogger(__name__)
+
+BACKEND_ERRORS = (ReceiverError, httpx.HTTPError, OSError, asyncio.TimeoutError)
+
+
+@dataclass(frozen=True)
+class SenderSampling:
+    max_tokens: int = 1024
+    temperature: float = 0.7
+    top_p: float = 1.0
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    out_dir: Path
+    settings: tuple[str, ...] = ("static", "dynamic")
+    samples: int = 1
+    concurrency: int = 8
+    missing_argument: str = MissingArgument.PENALTY.value  # "raw" uses a tagless reply as the argument
+    final_reply: bool = True  # keep the Receiver's last reply text in the transcript
+    sender_sampling: SenderSampling = field(default_factory=SenderSampling)
+    confidence: bool = True
+    confidence_top_k: int = DEFAULT_TOP_K
+    confidence_min_mass: float = DEFAULT_MIN_MASS
+    retry_failed: bool = False
+    progress: bool = True
+    seed: int = 0
+    n_boot: int = DEFAULT_BOOTSTRAP
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        for setting in self.settings:
+            Setting(setting)
+        if self.samples < 1 or self.concurrency < 1:
+            raise EvalInputError(f"samples and concurrency must be >= 1, got {self.samples} and {self.concurrency}")
+        if self.missing_argument == MissingArgument.FAIL.value:
+            raise EvalInputError("missing_argument 'fail' would stop the evaluation at the first tagless reply; use penalty or raw")
+        MissingArgument(self.missing_argument)
+
+
+@dataclass
+class SenderModel:
+    name: str
+    backend: ChatBackend
+    spec: str
+    params: int | None = None
+
+
+@dataclass
+class ReceiverModel:
+    name: str
+    receiver: Receiver
+    spec: str
+
+
+@dataclass(frozen=True)
+class PriorOutcome:
+    turn: PriorTurn | None
+    confidence: Confidence | None
+    error: str | None = None
+    kind: str | None = None  # PRIOR or BACKEND when the opening turn cannot be used
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class EvalReport:
+    transcripts: Path
+    planned: int
+    skipped: int
+    replayed: int
+    played: int
+    failures: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    tables: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> int:
+        return self.played - sum(self.failures.values())
+
+
+# ---- priors -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Caches:
+    priors: PriorCache
+    confidence: ConfidenceCache
+
+
+async def _prior(model: ReceiverModel, claim: EvalClaim, caches: _Caches, config: EvalConfig) -> PriorOutcome:
+    try:
+        turn = await caches.priors.get_or_compute(model.receiver, claim.claim)
+    except BACKEND_ERRORS as error:
+        return PriorOutcome(None, None, f"Receiver opening turn failed: {type(error).__name__}: {error}", BACKEND)
+    confidence = None
+    if config.confidence:
+        confidence = await caches.confidence.get_or_compute(
+            model.receiver.backend, claim.claim, config.confidence_top_k, config.confidence_min_mass)
+    if not turn.ok:
+        reason = turn.error or "no opinion or question for the Sender to read"
+        return PriorOutcome(turn, confidence, f"Receiver opening turn unusable: {reason}", PRIOR)
+    return PriorOutcome(turn, confidence)
+
+
+async def _all_priors(keys: Sequence[GameKey], claims: dict[str, EvalClaim], receivers: dict[str, ReceiverModel],
+                      config: EvalConfig) -> dict[tuple[str, str], PriorOutcome]:
+    caches = _Caches(PriorCache(config.out_dir / "priors.jsonl"), ConfidenceCache(config.out_dir / "confidence.jsonl"))
+    pairs = list(dict.fromkeys((k.receiver, k.claim_id) for k in keys))
+    semaphore = asyncio.Semaphore(config.concurrency)
+    outcomes: dict[tuple[str, str], PriorOutcome] = {}
+    with tqdm(total=len(pairs), desc="priors", unit="claim", disable=not config.progress) as bar:
+        async def one(pair: tuple[str, str]) -> None:
+            async with semaphore:
+                outcomes[pair] = await _prior(receivers[pair[0]], claims[pair[1]], caches, config)
+            bar.update(1)
+
+        await asyncio.gather(*(one(p) for p in pairs))
+    return outcomes
+
+
+# ---- games ------------------------------------------------------------------------------
+
+
+def _meta(key: GameKey, claim: EvalClaim, sender: SenderModel, receiver: ReceiverModel, prior: PriorOutcome) -> dict:
+    return {
+        "game_id": key.game_id, "claim_id": key.claim_id, "corpus": claim.corpus, "sender": key.sender,
+        "receiver": key.receiver, "sample": key.sample, "sender_spec": sender.spec, "receiver_spec": receiver.spec,
+        "sender_params": sender.params, "scoring_mode": receiver.receiver.scoring.mode.value, "eval_version": EVAL_VERSION,
+        "prior_confidence": prior.confidence.as_dict() if prior.confidence else None,
+    }
+
+
+def _unplayed_record(meta: dict, claim: EvalClaim, setting: str, prior: PriorOutcome) -> dict:
+    opening = prior.turn.as_turn() if prior.turn else ReceiverTurn(None, None)
+    return {**meta, "claim": claim.claim, "setting": setting, "prior": opening.as_dict(), "rounds": [],
+            "score_trajectory": [], "final_score": None, "gain": None, "ok": False, "errors": [prior.error],
+            "failure": prior.kind}
+
+
+def _sender_fn(sender: SenderModel, sampling: SenderSampling, seed: int):
+    # one seed per sample index, not per game: equal parameters let local models batch
+    params = GenerationParams(max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p, seed=seed)
+
+    async def send(messages):
+        return (await sender.backend.generate(messages, params)).text
+
+    return send
+
+
+async def play_one(key: GameKey, claim: EvalClaim, prior: PriorOutcome, sender: SenderModel, receiver: ReceiverModel,
+                   config: EvalConfig) -> dict:
+    """One game as a transcript record; every failure is recorded, none raised."""
+    meta = _meta(key, claim, sender, receiver, prior)
+    if not prior.ok:
+        return _unplayed_record(meta, claim, key.setting, prior)
+    game_config = GameConfig(PromptConfig(setting=key.setting), missing_argument=config.missing_argument)
+    game = Game(claim.claim, prior.turn.as_turn(), game_config)
+    failure, errors = None, []
+    try:
+        await play_game(game, _sender_fn(sender, config.sender_sampling, config.seed + key.sample), receiver.receiver.turn,
+                        final_reply=config.final_reply)
+    except GameAborted as error:
+        failure, errors = RECEIVER_PARSE, [str(error)]
+    except BACKEND_ERRORS as error:
+        failure, errors = BACKEND, [f"{type(error).__name__}: {error}"]
+    record = game.record(**meta)
+    if game.aborted:
+        failure = SENDER_PARSE
+    record["ok"] = bool(record["ok"] and failure is None)
+    record["errors"] = [*record["errors"], *errors]
+    if not record["ok"]:
+        record["gain"] = record["final_score"] = None
+    record["failure"] = failure if not record["ok"] else None
+    record["injection_flags"] = game.injection_flags  # times the Sender-injection guard rewrote an argument
+    return record
+
+
+async def _play_all(keys: Sequence[GameKey], claims: dict[str, EvalClaim], priors: dict[tuple[str, str], PriorOutcome],
+                    sender: SenderModel, receivers: dict[str, ReceiverModel], store: TranscriptStore,
+                    config: EvalConfig) -> Counter:
+    failures: Counter = Counter()
+    semaphore = asyncio.Semaphore(config.concurrency)
+    with tqdm(total=len(keys), desc="games", unit="game", disable=not config.progress) as bar:
+        async def one(key: GameKey) -> None:
+            async with semaphore:
+                record = await play_one(key, claims[key.claim_id], priors[(key.receiver, key.claim_id)], sender,
+                                        receivers[key.receiver], config)
+            store.append(key, record)
+            if not record["ok"]:
+                failures[record["failure"]] += 1
+                bar.set_postfix(failed=sum(failures.values()))
+            bar.update(1)
+
+        await asyncio.gather(*(one(k) for k in keys))
+    return failures
+
+
+# ---- the run ----------------------------------------------------------------------------
+
+
+def plan_games(claims: Sequence[EvalClaim], sender: SenderModel, receivers: Sequence[ReceiverModel], config: EvalConfig) -> list[GameKey]:
+    return [GameKey(c.id, s, sender.name, r.name, k)
+            for s in config.settings for r in receivers for k in range(config.samples) for c in claims]
+
+
+async def _close(*backends: ChatBackend) -> None:
+    for backend in backends:
+        close = getattr(backend, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _run(claims: Sequence[EvalClaim], sender: SenderModel, receivers: Sequence[ReceiverModel], config: EvalConfig,
+               store: TranscriptStore, todo: Sequence[GameKey]) -> Counter:
+    by_claim = {c.id: c for c in claims}
+    by_name = {r.name: r for r in receivers}
+    try:
+        priors = await _all_priors(todo, by_claim, by_name, config)
+        return await _play_all(todo, by_claim, priors, sender, by_name, store, config)
+    finally:
+        await _close(sender.backend, *(r.receiver.backend for r in receivers))
+
+
+def _log_run(config: EvalConfig, sender: SenderModel, receivers: Sequence[ReceiverModel], report: EvalReport) -> None:
+    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "sender": sender.name, "sender_spec": sender.spec,
+             "sender_params": sender.params, "receivers": {r.name: r.spec for r in receivers},
+             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+             "planned": report.planned, "skipped": report.skipped, "played": report.played,
+             "failures": dict(report.failures), "seconds": round(report.seconds, 1)}
+    with (config.out_dir / "runs.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")
+
+
+def run_eval(claims: Sequence[EvalClaim], sender: SenderModel, receivers: Sequence[ReceiverModel], config: EvalConfig) -> EvalReport:
+    unique_names([r.name for r in receivers], "Receiver")
+    if not receivers:
+        raise EvalInputError("give at least one Receiver")
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    store = TranscriptStore(config.out_dir / TRANSCRIPTS_FILE)
+    retry = FAILURE_KINDS if config.retry_failed else RETRIED_BY_DEFAULT
+    plan = plan_games(claims, sender, receivers, config)
+    kept = store.done(retry)
+    replayed = store.drop(k for k in plan if k in store.records and k not in kept)
+    done = store.done(retry)
+    todo = [k for k in plan if k not in done]
+    log.info("%d games planned: %d already done, %d to play (%d of them replayed failures)",
+             len(plan), len(plan) - len(todo), len(todo), replayed)
+    start = time.monotonic()
+    failures = asyncio.run(_run(claims, sender, receivers, config, store, todo)) if todo else Counter()
+    report = EvalReport(store.path, len(plan), len(plan) - len(todo), replayed, len(todo), failures, time.monotonic() - start)
+    report.tables = write_table(build_table(load_results([store.path]), n_boot=config.n_boot, seed=config.seed), config.out_dir)
+    _log_run(config, sender, receivers, report)
+    log.info("played %d games in %.0fs: %d ok, %d failed %s", report.played, report.seconds, report.ok,
+             sum(failures.values()), dict(failures) or "")
+    return report
