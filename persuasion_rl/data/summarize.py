@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 from tqdm.auto import tqdm
 
 from .claims import ORIGIN_SUMMARY_PREFIX, ClaimRecord
+from persuasion_rl.jsonl import JsonlError, append_records, load_keyed
+
 from .errors import DataError
 
 log = logging.getLogger(__name__)
@@ -98,46 +98,22 @@ class SummaryCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.entries: dict[str, str] = {}
-        if self.path.exists():
-            self._load()
-
-    def _load(self) -> None:
-        data = self.path.read_bytes()
-        complete, _, tail = data.rpartition(b"\n")
-        if tail:  # interrupted mid-line: drop the fragment so appends start on a fresh line
-            log.warning("%s: dropping a truncated last line (%d bytes) left by an interrupted run", self.path, len(tail))
-            with self.path.open("r+b") as handle:
-                handle.truncate(len(complete) + 1 if complete else 0)
         try:
-            text = data[: len(complete) + 1].decode("utf-8") if complete else ""
-        except UnicodeDecodeError as exc:
-            raise DataError(self.path, f"cache is not valid UTF-8 (byte {exc.start}); delete it to start over") from None
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                self._add_line(line, number)
-
-    def _add_line(self, line: str, number: int) -> None:
-        try:
-            entry = json.loads(line)
-            self.entries[entry["key"]] = entry["output"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise DataError(self.path, "corrupt cache entry (expected {key, output, ...}); delete the line or the file", record=f"line {number}") from None
+            records = load_keyed(self.path)
+        except JsonlError as error:
+            raise DataError(self.path, f"{error}; delete the line or the file to start over") from None
+        missing = [key for key, record in records.items() if "output" not in record]
+        if missing:
+            raise DataError(self.path, "corrupt cache entry (expected {key, output, ...}); delete the line or the file", record=f"key {missing[0]}")
+        self.entries: dict[str, str] = {key: record["output"] for key, record in records.items()}
 
     def get(self, key: str) -> str | None:
         return self.entries.get(key)
 
     def put_many(self, entries: Sequence[dict[str, str]]) -> None:
         """Append and fsync, so everything returned so far survives a crash."""
-        if not entries:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            for entry in entries:
-                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-                self.entries[entry["key"]] = entry["output"]
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_records(self.path, entries)
+        self.entries.update((entry["key"], entry["output"]) for entry in entries)
 
 
 def resolve_model_name(backend: object, model_name: str | None) -> str:

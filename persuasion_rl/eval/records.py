@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..jsonl import JsonlError, append_records, iter_records
 
 log = logging.getLogger(__name__)
 
@@ -195,24 +196,12 @@ def parse_result(obj: Any, path: Path, line: int) -> GameResult:
 
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    """(1-based line, object); a truncated last line (a crash mid-write) is skipped with a
-    warning, any other bad line is an error naming the line."""
+    """(1-based line, object): persuasion_rl.jsonl's reading (a truncated last line left by
+    a crash is dropped; any other bad line is an error naming the line)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise EvalInputError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise EvalInputError(f"{path}: cannot read ({error})") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as error:
-            if number == len(lines):
-                log.warning("%s line %d: truncated last line skipped (an interrupted run)", path, number)
-                continue
-            raise EvalInputError(f"{path} line {number}: not valid JSON ({error.msg} at column {error.colno})") from None
+        yield from iter_records(path)
+    except JsonlError as error:
+        raise EvalInputError(str(error)) from None
 
 
 def transcript_paths(inputs: Iterable[str | Path]) -> list[Path]:
@@ -257,25 +246,8 @@ class TranscriptStore:
             self._load()
 
     def _load(self) -> None:
-        data = self.path.read_bytes()
-        complete, _, tail = data.rpartition(b"\n")
-        if tail.strip():
-            self._repair_tail(tail, len(complete) + 1 if complete else 0)
         for number, obj in iter_json_lines(self.path):
             self.records[parse_result(obj, self.path, number).key] = obj
-
-    def _repair_tail(self, tail: bytes, keep: int) -> None:
-        """A last line without its newline: complete it if it is whole, else (cut by a
-        crash mid-write) drop it, so that appends start on a fresh line."""
-        try:
-            json.loads(tail)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            log.warning("%s: dropping a truncated last line (%d bytes) left by an interrupted run", self.path, len(tail))
-            with self.path.open("r+b") as handle:
-                handle.truncate(keep)
-            return
-        with self.path.open("ab") as handle:
-            handle.write(b"\n")
 
     def done(self, retry: Sequence[str] = RETRIED_BY_DEFAULT) -> set[GameKey]:
         """Keys with a record that a rerun keeps: finished games and failures not in ``retry``."""
@@ -294,9 +266,5 @@ class TranscriptStore:
         return len(keys)
 
     def append(self, key: GameKey, record: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_records(self.path, [record])
         self.records[key] = record

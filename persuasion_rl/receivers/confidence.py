@@ -23,11 +23,11 @@ prompt version, top_k, claim), as ``PriorCache`` does for opening turns.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from persuasion_rl.jsonl import append_records, load_keyed
 
 from .base import ChatBackend, Message, ReceiverError
 
@@ -117,25 +117,12 @@ def confidence_key(backend_name: str, claim: str, top_k: int) -> str:
 
 
 class ConfidenceCache:
-    """Append-only JSON lines of probes; a line cut by a crash is skipped with a warning.
+    """Append-only JSON lines of probes (persuasion_rl.jsonl: a line cut by a crash is dropped).
     The threshold ``min_mass`` is applied when reading, so it can change without a rerun."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._entries: dict[str, dict] = {}
-        if self.path.exists():
-            self._load()
-
-    def _load(self) -> None:
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    self._entries[entry["key"]] = entry
-                except (json.JSONDecodeError, KeyError, TypeError) as error:
-                    logger.warning("%s line %d: unreadable confidence cache entry skipped (%s)", self.path, number, error)
+        self._entries: dict[str, dict] = load_keyed(self.path)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -151,11 +138,7 @@ class ConfidenceCache:
     def put(self, backend_name: str, claim: str, top_k: int, confidence: Confidence) -> None:
         entry = {"key": confidence_key(backend_name, claim, top_k), "backend": backend_name, "claim": claim,
                  "top_k": top_k, "prompt_version": CONFIDENCE_PROMPT_VERSION, **confidence.as_dict()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_records(self.path, [entry])
         self._entries[entry["key"]] = entry
 
     async def get_or_compute(self, backend: ChatBackend, claim: str, top_k: int = DEFAULT_TOP_K,

@@ -5,13 +5,12 @@ as append-only JSON lines, so an interrupted fill keeps what it finished."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from persuasion_rl.game import parse_receiver_reply
+from persuasion_rl.jsonl import append_records, load_keyed
 
 from .receiver import PriorTurn, Receiver
 
@@ -28,21 +27,7 @@ class PriorCache:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        self._entries: dict[str, dict] = {}
-        if self.path.exists():
-            self._load()
-
-    def _load(self) -> None:
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    self._entries[entry["key"]] = entry
-                except (json.JSONDecodeError, KeyError) as error:
-                    # a line cut by a crash mid-write is the only expected damage: say so, go on
-                    logger.warning("%s line %d: unreadable prior cache entry skipped (%s)", self.path, number, error)
+        self._entries: dict[str, dict] = load_keyed(self.path)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -59,11 +44,7 @@ class PriorCache:
             "key": prior_key(receiver.cache_key, turn.claim), "receiver": receiver.cache_key, "claim": turn.claim,
             "reply": turn.reply.raw, "score": turn.score, "distribution": turn.distribution, "error": turn.error,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_records(self.path, [entry])
         self._entries[entry["key"]] = entry
 
     async def get_or_compute(self, receiver: Receiver, claim: str) -> PriorTurn:

@@ -27,9 +27,9 @@ from omegaconf import OmegaConf
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 
 from persuasion_rl.game import PromptConfig, parse_receiver_reply
-from persuasion_rl.game.engine import Game, GameAborted, GameConfig, ReceiverTurn
+from persuasion_rl.game.engine import Game, GameConfig, ReceiverTurn
 from persuasion_rl.receivers import Receiver, ScoringConfig
-from persuasion_rl.receivers.base import ChatBackend, ReceiverError
+from persuasion_rl.receivers.base import ChatBackend
 
 logger = logging.getLogger(__name__)
 

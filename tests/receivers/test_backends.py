@@ -1,13 +1,12 @@
 """The local transformers backend and the OpenAI-compatible path against a real server."""
 
 import asyncio
-import math
 
 import pytest
 
 from persuasion_rl.game import Transcript
-from persuasion_rl.receivers import GenerationParams, Receiver, ScoringConfig, ScoringMode
-from persuasion_rl.receivers.openai_backend import OpenAIChatModel, RetryPolicy
+from persuasion_rl.receivers import Receiver, ScoringConfig, ScoringMode
+from persuasion_rl.receivers.openai_backend import OpenAIChatModel
 from persuasion_rl.receivers.prior_cache import PriorCache
 
 CLAIM = "Museums should be free for everyone."

@@ -12,7 +12,6 @@ import pytest
 from persuasion_rl.receivers.base import ReceiverError
 from persuasion_rl.receivers.openai_backend import OpenAIChatModel, RetryPolicy
 from persuasion_rl.receivers.receiver import Receiver
-from tests.conftest import LoopbackServer
 from tests.receivers.faulty_server import scripted_app
 
 MESSAGES = [{"role": "user", "content": "score it"}]
