@@ -15,6 +15,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from persuasion_rl.errors import UserError
+
 from .settings import PersuasionSettings, SettingsError
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -30,7 +32,7 @@ class CheckReport:
         return not self.errors
 
 
-class ConfigCheckError(ValueError):
+class ConfigCheckError(UserError, ValueError):
     def __init__(self, report: CheckReport):
         self.report = report
         lines = "\n".join(f"  - {e}" for e in report.errors)
@@ -81,10 +83,11 @@ def check_data_files(field_name: str, files: Any, report: CheckReport, hint: str
 
 
 def required_gpus(config: DictConfig) -> int:
-    """GPUs the resource pools ask for: trainer pool, plus the Receiver's own pool."""
+    """GPUs the resource pools ask for: trainer pool, plus the Receiver's own pool (verl
+    creates that pool whenever enable_resource_pool is set, reward model or not)."""
     trainer = int(config.trainer.n_gpus_per_node) * int(config.trainer.nnodes)
     reward = config.reward.reward_model
-    if reward.enable and reward.enable_resource_pool:
+    if reward.enable_resource_pool:
         trainer += int(reward.n_gpus_per_node) * int(reward.nnodes)
     return trainer
 
@@ -121,7 +124,7 @@ def check_gpus(config: DictConfig, settings: PersuasionSettings, report: CheckRe
     if available is not None and nnodes == 1 and needed > available:
         report.errors.append(
             f"this machine has {available} GPU(s) but the run needs {needed} (trainer.n_gpus_per_node={n_per_node}"
-            + (f" + reward.reward_model.n_gpus_per_node={reward.n_gpus_per_node}" if reward.enable and reward.enable_resource_pool else "")
+            + (f" + reward.reward_model.n_gpus_per_node={reward.n_gpus_per_node}" if reward.enable_resource_pool else "")
             + "); lower them, or run on a Ray cluster (launch/ray_cluster.sh)"
         )
 
@@ -152,8 +155,9 @@ def check_config(config: DictConfig, data_ready: bool = True) -> CheckReport:
     check_gpus(config, settings, report)
     if settings.receiver.kind == "openai" and not settings.receiver.endpoint:
         report.errors.append("receiver=openai needs persuasion.receiver.endpoint=http://host:port/v1")
-    if settings.setting == "dynamic" and not settings.agent_loop_config:
-        report.errors.append("persuasion=dynamic needs persuasion.agent_loop_config (the multi-turn agent loop's registration yaml)")
+    if settings.setting == "dynamic" and not (settings.agent_loop_config and Path(settings.agent_loop_config).is_file()):
+        report.errors.append(f"persuasion=dynamic needs persuasion.agent_loop_config, the agent loop's registration yaml "
+                             f"(got {settings.agent_loop_config!r})")
     if data_ready:
         check_model_path("actor_rollout_ref.model.path", config.actor_rollout_ref.model.path, report)
         if config.algorithm.adv_estimator == "gae" or _select(config, "critic.enable"):

@@ -13,8 +13,15 @@ import os
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from persuasion_rl.errors import UserError
 
 from .paths import CONFIGS_ENV, configs_dir, recipe_config
+
+
+class ComposeError(UserError, ValueError):
+    pass
 
 RESOLVERS = ("prl_tiny",)
 
@@ -34,8 +41,13 @@ def compose_recipe(recipe: str, overrides: list[str] | tuple[str, ...] = ()) -> 
     config_file = recipe_config(recipe)
     os.environ.setdefault(CONFIGS_ENV, str(configs_dir()))
     register_resolvers()
-    with initialize_config_dir(config_dir=str(config_file.parent), version_base=None):
-        config = compose(config_name=config_file.stem, overrides=list(overrides))
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_dir(config_dir=str(config_file.parent), version_base=None):
+            config = compose(config_name=config_file.stem, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as error:  # a typo in an override, an unknown option
+        raise ComposeError(f"cannot compose {recipe} with {list(overrides)}: {error}") from error
     with open_dict(config):
         config.pop("hydra", None)
     return config
@@ -43,7 +55,17 @@ def compose_recipe(recipe: str, overrides: list[str] | tuple[str, ...] = ()) -> 
 
 def resolve(config: DictConfig) -> DictConfig:
     """Resolve every interpolation now (a missing mandatory value raises here, by name)."""
-    OmegaConf.resolve(config)
+    try:
+        OmegaConf.resolve(config)
+    except MissingMandatoryValue as error:
+        raise ComposeError(f"{error.full_key} must be set (it is ??? in the config): add {error.full_key}=... "
+                           "to the command line") from error
+    except OmegaConfBaseException as error:
+        raise ComposeError(f"cannot resolve the config: {error}") from error
+    missing = sorted(OmegaConf.missing_keys(config))  # ??? values survive resolve()
+    if missing:
+        raise ComposeError(f"these fields must be set (they are ??? in the config): {', '.join(missing)}; "
+                           f"add e.g. {missing[0]}=... to the command line")
     return config
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from persuasion_rl.errors import UserError
+
 ROOT_ENV = "PERSUASION_RL_ROOT"
 CONFIGS_ENV = "PERSUASION_RL_CONFIGS"
 
 
-class ProjectLayoutError(FileNotFoundError):
+class ProjectLayoutError(UserError, FileNotFoundError):
     pass
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
+from persuasion_rl.errors import UserError
+
 SETTINGS = ("static", "dynamic")
 SCORING_MODES = ("expected", "sample")
 MISSING_ARGUMENT_POLICIES = ("penalty", "raw", "fail")
@@ -17,7 +19,7 @@ PLATFORMS = ("cpu", "gpu")
 RECEIVER_KINDS = ("tiny_cpu", "vllm", "openai")
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     pass
 
 
@@ -36,6 +38,9 @@ class ReceiverSettings:
     kind: str
     name: Optional[str] = None
     endpoint: Optional[str] = None
+    path: Optional[str] = None  # a local Receiver model for the dynamic game's agent loop
+    max_concurrency: Optional[int] = None
+    max_retries: Optional[int] = None
 
     def __post_init__(self) -> None:
         _choice("persuasion.receiver.kind", self.kind, RECEIVER_KINDS)
@@ -50,13 +55,18 @@ class PersuasionSettings:
     receiver_word_limit: int
     scoring_mode: str
     top_logprobs: int
+    min_digit_mass: float
     missing_argument: str
     missing_argument_penalty: float
     parse_failure: str
     parse_retries: int
     platform: str
     receiver: ReceiverSettings
+    # the dynamic game (configs/persuasion/dynamic.yaml)
     agent_loop_config: Optional[str] = None
+    rounds: int = 1
+    sender_turn_tokens: Optional[int] = None
+    receiver_reply_tokens: int = 256
 
     def __post_init__(self) -> None:
         _choice("persuasion.setting", self.setting, SETTINGS)
@@ -64,8 +74,10 @@ class PersuasionSettings:
         _choice("persuasion.missing_argument", self.missing_argument, MISSING_ARGUMENT_POLICIES)
         _choice("persuasion.parse_failure", self.parse_failure, PARSE_FAILURE_POLICIES)
         _choice("persuasion.platform", self.platform, PLATFORMS)
-        for name in ("sender_word_limit", "receiver_word_limit", "top_logprobs"):
+        for name in ("sender_word_limit", "receiver_word_limit", "top_logprobs", "rounds", "receiver_reply_tokens"):
             _positive(f"persuasion.{name}", getattr(self, name))
+        if not 0.0 <= float(self.min_digit_mass) <= 1.0:
+            raise SettingsError(f"persuasion.min_digit_mass={self.min_digit_mass!r}: expected a probability in [0, 1]")
         if not isinstance(self.parse_retries, int) or self.parse_retries < 0:
             raise SettingsError(f"persuasion.parse_retries={self.parse_retries!r}: expected an integer >= 0")
 

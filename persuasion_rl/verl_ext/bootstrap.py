@@ -22,6 +22,7 @@ import os
 logger = logging.getLogger(__name__)
 
 MODULE = __name__
+ROLLOUT_NAME = "hf"
 ADAPTER_FQN = "persuasion_rl.verl_ext.hf_rollout.HFServerAdapter"
 # verl env vars that the CPU run needs in every process (see notes/verl_on_cpu.md)
 CPU_ENV = {
@@ -46,10 +47,10 @@ def _load_hf_replica():
 
 
 def register_hf_rollout() -> None:
+    # Only names here: this runs inside verl's own import (verl/__init__.py), possibly
+    # triggered by importing hf_rollout itself, which must not be imported back.
     from verl.workers.rollout import base as rollout_base
     from verl.workers.rollout.replica import RolloutReplicaRegistry
-
-    from .hf_rollout import ROLLOUT_NAME
 
     RolloutReplicaRegistry.register(ROLLOUT_NAME, _load_hf_replica)
     # verl 0.9.1 has no public registration for the worker-side adapter: get_rollout_class
@@ -66,7 +67,10 @@ def activate() -> None:
 
     for key, value in CPU_ENV.items():
         os.environ.setdefault(key, value)
-    cpu_platform.register()
+    # cpu_platform may be half-imported here (it imports verl, which imports us): it then
+    # registers itself when its import completes
+    if hasattr(cpu_platform, "register"):
+        cpu_platform.register()
     register_hf_rollout()
     patches.apply_cpu_patches()
     _active = True

@@ -10,6 +10,7 @@ with ``VERL_PLATFORM=cpu`` (see ``verl/plugin/platform/platform_manager.py``).
 from __future__ import annotations
 
 import logging
+import os
 import types
 from contextlib import contextmanager
 from typing import Any, Optional
@@ -167,3 +168,7 @@ def register() -> type[PlatformCPU]:
     if PlatformRegistry.get(PLATFORM_NAME) is not PlatformCPU:
         PlatformRegistry.register(platform=PLATFORM_NAME)(PlatformCPU)
     return PlatformCPU
+
+
+if os.environ.get("VERL_PLATFORM", "").strip().lower() == PLATFORM_NAME:
+    register()

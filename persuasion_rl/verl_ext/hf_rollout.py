@@ -36,9 +36,10 @@ import torch
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
+from .bootstrap import ROLLOUT_NAME  # noqa: F401  (the name this backend is registered under)
+
 logger = logging.getLogger(__name__)
 
-ROLLOUT_NAME = "hf"
 SERVER_PREFIX = "hf_"
 _BATCH_WAIT_S = 0.005
 
@@ -400,6 +401,8 @@ class HFServerAdapter(BaseRollout):
     async def update_weights(self, weights, wire_format: str = "named_tensors", global_steps: Optional[int] = None, **kwargs):
         if wire_format != "named_tensors":
             raise NotImplementedError(f"the hf rollout takes full named tensors, not {wire_format!r}")
+        if kwargs.get("peft_config") is not None:
+            raise NotImplementedError("the hf rollout loads full weights only: set actor_rollout_ref.model.lora.merge=true")
         # Drain the generator on every rank: it all-gathers each DTensor shard.
         named = {name: tensor.detach().to("cpu").contiguous() for name, tensor in weights}
         await self._server_handle().update_weights.remote(named, global_steps)

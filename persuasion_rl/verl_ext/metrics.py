@@ -64,7 +64,8 @@ def persuasion_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
         metrics[f"{PREFIX}parse_failure_rate"] = float(np.nanmean(retries > 0)) if retries.size else 0.0
     if ARGUMENT_WORDS in columns:
         words = _floats(columns[ARGUMENT_WORDS])
-        metrics.update(_summary("argument_words", np.where(missing > 0, np.nan, words)))
+        # length of the arguments the Receiver read (a penalised reply was not read)
+        metrics.update(_summary("argument_words", np.where(np.isnan(posterior), np.nan, words)))
     if REWARD in columns:
         metrics.update(_summary("reward", _floats(columns[REWARD])))
     return metrics

@@ -1,0 +1,91 @@
+"""``persuasion-rl train RECIPE [overrides...] [--dry-run]`` and ``persuasion-rl export``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train a Sender with verl (PPO or GRPO) against a frozen Receiver",
+        description="Compose RECIPE's Hydra config (recipes/RECIPE/config.yaml, or a path to one) with Hydra "
+        "OVERRIDES (e.g. trainer.total_training_steps=10 persuasion.scoring_mode=sample algo=ppo), check it, "
+        "print where logs and checkpoints go, and run verl's trainer.",
+    )
+    train.add_argument("recipe", help="recipe name (tiny_cpu_grpo, tiny_cpu_ppo, paper_grpo, paper_ppo) or path")
+    # REMAINDER keeps Hydra's syntax intact (e.g. '+key=v', '~key'); --dry-run may come anywhere
+    train.add_argument("overrides", nargs=argparse.REMAINDER, help="Hydra overrides, key=value")
+    train.add_argument("--dry-run", action="store_true", help="print the composed config and the command; run nothing")
+    train.set_defaults(func=run_train)
+
+    export = subparsers.add_parser(
+        "export",
+        help="write a training checkpoint as a Hugging Face model folder and verify it",
+        description="Merge the actor checkpoint of RUN_DIR (latest, or --step N) with verl's model merger into a "
+        "Hugging Face model folder, then check that it loads and reproduces the trained actor's logits.",
+    )
+    export.add_argument("run_dir", help="a run directory (runs/<experiment>) or its checkpoints folder")
+    export.add_argument("--step", type=int, default=None, help="global step to export (default: the latest)")
+    export.add_argument("--out", required=True, help="output folder for the Hugging Face model")
+    export.add_argument("--no-verify", action="store_true", help="skip the load-and-compare check")
+    export.set_defaults(func=run_export)
+
+
+def _print_plan(plan, stream=None) -> None:
+    stream = stream or sys.stdout
+    for notice in plan.notices:
+        print(notice, file=stream)
+    for warning in plan.report.warnings:
+        print(f"warning: {warning}", file=stream)
+    width = max(len(k) for k in plan.locations())
+    for key, value in plan.locations().items():
+        print(f"{key:<{width}}  {value}", file=stream)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from omegaconf import OmegaConf
+
+    from .checks import ConfigCheckError
+    from .runner import execute, plan_run, prepare
+
+    overrides = [o for o in args.overrides if o != "--dry-run"]
+    dry_run = args.dry_run or len(overrides) != len(args.overrides)
+    plan = plan_run(args.recipe, overrides)
+    if dry_run:
+        print(OmegaConf.to_yaml(plan.config))
+        print("# ---")
+        _print_plan(plan)
+        if plan.config.run.prepare_tiny:
+            print("tiny models and data are built before training if missing")
+        print("# command")
+        print(plan.command())
+        if not plan.report.ok:
+            # a dry run shows the config wherever it is composed; a real run stops here
+            print("# problems (a real run stops here)")
+            for error in plan.report.errors:
+                print(f"  - {error}")
+        return 0
+    if not plan.report.ok:
+        raise ConfigCheckError(plan.report)
+    prepare(plan)
+    _print_plan(plan)
+    execute(plan)
+    print(f"training finished; checkpoints in {plan.config.trainer.default_local_dir}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .export import export_checkpoint
+
+    result = export_checkpoint(args.run_dir, args.out, step=args.step, verify=not args.no_verify)
+    print(f"exported step {result.step} to {result.out_dir}")
+    if result.max_logit_diff is not None:
+        print(f"verified: the export reproduces the trained actor's logits (max |diff| {result.max_logit_diff:.2e} "
+              f"with weights rounded to {result.stored_dtype}, {result.rounding_diff:.2e} against float32; "
+              f"tied embeddings: {result.tied_embeddings})")
+    return 0

@@ -1,0 +1,201 @@
+"""From a recipe name to a running verl trainer.
+
+``plan_run`` composes and resolves the config, decides the environment every Ray process
+needs (the CPU platform's variables, W&B mode, the metrics file) and records it in the
+config itself (``run.env``), so that ``RUN_DIR/config.yaml`` alone reproduces the launch:
+``python -m persuasion_rl.train.entry RUN_DIR/config.yaml`` is what ``persuasion-rl
+train`` runs (in-process) and what the cluster launch scripts run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from .checks import CheckReport, ConfigCheckError, check_config, required_gpus
+from .compose import compose_recipe, resolve, save
+from .paths import CONFIGS_ENV, configs_dir, package_parent
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+ENTRY_MODULE = "persuasion_rl.train.entry"
+
+
+@dataclass
+class LaunchPlan:
+    recipe: str
+    overrides: tuple[str, ...]
+    config: DictConfig  # resolved
+    run_dir: Path
+    notices: list[str] = field(default_factory=list)
+    report: CheckReport = field(default_factory=CheckReport)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.config.run.env)
+
+    @property
+    def config_path(self) -> Path:
+        return self.run_dir / CONFIG_FILE
+
+    def command(self) -> str:
+        """The shell command that runs this plan (what `train` does in-process)."""
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
+        return f"env {exports} {shlex.quote(sys.executable)} -m {ENTRY_MODULE} {shlex.quote(str(self.config_path))}"
+
+    def locations(self) -> dict[str, str]:
+        trainer = self.config.trainer
+        places = {
+            "run directory": str(self.run_dir),
+            "config": str(self.config_path),
+            "checkpoints": f"{trainer.default_local_dir} (resume_mode={trainer.resume_mode}, save_freq={trainer.save_freq})",
+            "metrics": f"{self.env['VERL_FILE_LOGGER_PATH']} (loggers: {', '.join(trainer.logger)})",
+            "validation": str(trainer.validation_data_dir),
+            "ray logs": "/tmp/ray/session_latest/logs (on each node)",
+        }
+        if "wandb" in trainer.logger:
+            places["wandb"] = f"{self.env.get('WANDB_DIR')} (mode {self.env.get('WANDB_MODE', 'online')})"
+        return places
+
+
+def _absolute_run_root(config: DictConfig) -> None:
+    """Ray workers do not share the driver's working directory: pin the run root."""
+    root = Path(os.path.expanduser(str(OmegaConf.select(config, "run.root")))).resolve()
+    with open_dict(config):
+        config.run.root = str(root)
+
+
+PATH_FIELDS = ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "critic.model.path",
+               "critic.model.tokenizer_path", "reward.reward_model.model_path",
+               "actor_rollout_ref.rollout.agent.agent_loop_config_path", "persuasion.agent_loop_config")
+
+
+def _absolute_paths(config: DictConfig) -> None:
+    """Relative paths that exist here become absolute: Ray workers run elsewhere."""
+    for key in PATH_FIELDS:
+        value = OmegaConf.select(config, key)
+        values = [value] if isinstance(value, str) else list(value) if value is not None and not isinstance(value, (int, float)) else []
+        fixed = [str(Path(v).resolve()) if isinstance(v, str) and "://" not in v and not Path(v).is_absolute()
+                 and Path(v).expanduser().exists() else v for v in values]
+        if fixed != values:
+            OmegaConf.update(config, key, fixed[0] if isinstance(value, str) else fixed, force_add=False)
+
+
+def _metrics_file(run_dir: Path) -> Path:
+    """A new file per launch: verl's file logger truncates its file, and a resumed run
+    must not erase the steps before it."""
+    folder = run_dir / "metrics"
+    launches = sorted(folder.glob("launch-*.jsonl")) if folder.is_dir() else []
+    return folder / f"launch-{len(launches) + 1:03d}.jsonl"
+
+
+def wandb_has_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+def _wandb_env(config: DictConfig, run_dir: Path, notices: list[str]) -> dict[str, str]:
+    if "wandb" not in config.trainer.logger:
+        return {}
+    env = {"WANDB_DIR": str(run_dir)}
+    # verl's Tracking passes no run id (verl #2783): a stable id lets a resumed run continue the W&B run
+    id_file = run_dir / "wandb_run_id"
+    env["WANDB_RUN_ID"] = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
+    env["WANDB_RESUME"] = "allow"
+    mode = os.environ.get("WANDB_MODE")
+    if mode:
+        env["WANDB_MODE"] = mode
+    elif not wandb_has_credentials():
+        env["WANDB_MODE"] = "offline"
+        notices.append(f"W&B: no API key (WANDB_API_KEY or ~/.netrc) - logging offline to {run_dir}/wandb; "
+                       "`wandb sync` uploads it later")
+    return env
+
+
+def _platform_env(platform: str) -> dict[str, str]:
+    if platform != "cpu":
+        return {}
+    from persuasion_rl.verl_ext.bootstrap import CPU_ENV
+
+    return {**CPU_ENV, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+
+
+def _run_env(config: DictConfig, run_dir: Path, notices: list[str]) -> dict[str, str]:
+    python_path = [str(package_parent()), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {
+        CONFIGS_ENV: os.environ.get(CONFIGS_ENV, str(configs_dir())),
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path)),
+        "VERL_FILE_LOGGER_PATH": str(_metrics_file(run_dir)),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    env.update(_platform_env(config.persuasion.platform))
+    env.update(_wandb_env(config, run_dir, notices))
+    return env
+
+
+def _record_env(config: DictConfig, env: dict[str, str]) -> None:
+    """Into ``run.env`` (read back by the entry point) and Ray's runtime env."""
+    with open_dict(config):
+        config.run.env = env
+        ray_init = config.ray_kwargs.ray_init
+        runtime_env = ray_init.get("runtime_env") or {}
+        env_vars = dict(runtime_env.get("env_vars") or {})
+        env_vars.update(env)
+        ray_init.runtime_env = {**OmegaConf.to_container(OmegaConf.create(runtime_env)), "env_vars": env_vars}
+        if config.persuasion.platform == "cpu" and not ray_init.get("address"):
+            # verl schedules every rank on a GPU bundle: declare as many as the pools ask for
+            ray_init.num_gpus = required_gpus(config)
+
+
+def plan_run(recipe: str, overrides: list[str] | tuple[str, ...] = ()) -> LaunchPlan:
+    config = compose_recipe(recipe, overrides)
+    _absolute_run_root(config)
+    resolve(config)
+    _absolute_paths(config)
+    run_dir = Path(config.run.dir)
+    notices: list[str] = []
+    _record_env(config, _run_env(config, run_dir, notices))
+    report = check_config(config, data_ready=not config.run.prepare_tiny)
+    return LaunchPlan(recipe, tuple(overrides), config, run_dir, notices, report)
+
+
+def prepare(plan: LaunchPlan) -> None:
+    """Build what the recipe asks to be built (tiny models and data), then re-check."""
+    if plan.config.run.prepare_tiny:
+        from persuasion_rl.assets.tiny import build_tiny_models
+
+        from .tiny_data import TinyDataSpec, build_tiny_data
+
+        persuasion = plan.config.persuasion
+        build_tiny_models()
+        build_tiny_data(TinyDataSpec(persuasion.setting, persuasion.sender_word_limit, persuasion.receiver_word_limit))
+    plan.report = check_config(plan.config, data_ready=True)
+    if not plan.report.ok:
+        raise ConfigCheckError(plan.report)
+
+
+def write(plan: LaunchPlan) -> Path:
+    Path(plan.env["VERL_FILE_LOGGER_PATH"]).parent.mkdir(parents=True, exist_ok=True)
+    if plan.config.run.env.get("WANDB_RUN_ID"):
+        (plan.run_dir / "wandb_run_id").write_text(plan.config.run.env["WANDB_RUN_ID"])
+    return save(plan.config, plan.config_path)
+
+
+def execute(plan: LaunchPlan) -> None:
+    from .entry import run_config
+
+    write(plan)
+    run_config(plan.config)

@@ -1,0 +1,144 @@
+"""Recipes and config groups compose, resolve and are checked with clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import pytest
+
+from persuasion_rl.train.checks import ConfigCheckError, check_config, required_gpus
+from persuasion_rl.train.compose import ComposeError
+from persuasion_rl.train.runner import plan_run
+from persuasion_rl.train.settings import PersuasionSettings
+from persuasion_rl.verl_ext.reward import RewardSettings
+
+RECIPES = ("tiny_cpu_grpo", "tiny_cpu_ppo", "paper_grpo", "paper_ppo")
+
+
+@pytest.fixture(autouse=True)
+def isolated_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERSUASION_RL_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
+def reward_kwargs_fit_the_reward_function(config):
+    known = {f.name for f in dataclasses.fields(RewardSettings)}
+    kwargs = dict(config.reward.custom_reward_function.reward_kwargs)
+    assert set(kwargs) <= known, f"reward_kwargs the reward function rejects: {set(kwargs) - known}"
+    RewardSettings.from_kwargs(kwargs)
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_recipe_composes_and_resolves(recipe):
+    plan = plan_run(recipe)
+    config = plan.config
+    assert config.trainer.experiment_name == recipe
+    assert config.reward.custom_reward_function.path == "pkg://persuasion_rl.verl_ext.reward"
+    reward_kwargs_fit_the_reward_function(config)
+    PersuasionSettings.from_config(dict(config.persuasion))
+    assert config.trainer.default_local_dir == f"{plan.run_dir}/checkpoints" and plan.run_dir.is_absolute()
+    assert "VERL_FILE_LOGGER_PATH" in plan.env and plan.config_path.name == "config.yaml"
+
+
+def test_tiny_recipes_target_the_cpu():
+    for recipe in ("tiny_cpu_grpo", "tiny_cpu_ppo"):
+        config = plan_run(recipe).config
+        env = dict(config.run.env)
+        assert env["VERL_PLATFORM"] == "cpu" and env["VERL_USE_EXTERNAL_MODULES"] == "persuasion_rl.verl_ext.bootstrap"
+        assert config.ray_kwargs.ray_init.runtime_env.env_vars.VERL_ENGINE_DEVICE == "cuda"
+        assert config.actor_rollout_ref.rollout.name == "hf" and config.reward.reward_model.rollout.name == "hf"
+        assert config.reward.reward_model.enable and config.reward.reward_model.enable_resource_pool
+        assert config.ray_kwargs.ray_init.num_gpus == 2  # trainer pool + the Receiver's pool, declared to Ray
+        assert config.actor_rollout_ref.ref.fsdp_config.forward_only is False
+
+
+def test_paper_recipes_have_the_papers_setup():
+    grpo, ppo = plan_run("paper_grpo").config, plan_run("paper_ppo").config
+    for config in (grpo, ppo):
+        assert config.actor_rollout_ref.model.path == "meta-llama/Llama-3.2-3B-Instruct"
+        assert config.reward.reward_model.model_path == "meta-llama/Llama-3.1-8B-Instruct"
+        assert config.reward.reward_model.rollout.name == "vllm" and config.actor_rollout_ref.rollout.name == "vllm"
+        assert config.actor_rollout_ref.actor.optim.lr == 5e-7
+        assert config.actor_rollout_ref.actor.optim.lr_scheduler_type == "constant"
+        assert config.actor_rollout_ref.actor.optim.optimizer == "Adam"
+        assert config.data.train_batch_size == 4
+        assert required_gpus(config) == 4
+        assert "VERL_PLATFORM" not in config.run.env  # nothing of the CPU support on GPUs
+    assert grpo.algorithm.adv_estimator == "grpo" and grpo.actor_rollout_ref.actor.kl_loss_coef == 0.001
+    assert grpo.actor_rollout_ref.actor.use_kl_loss
+    assert ppo.algorithm.adv_estimator == "gae" and ppo.algorithm.kl_ctrl.kl_coef == 0.001 and ppo.algorithm.use_kl_in_reward
+    assert ppo.critic.model.path == ppo.actor_rollout_ref.model.path
+
+
+@pytest.mark.parametrize("persuasion,algo,scoring", itertools.product(("static", "dynamic"), ("grpo", "ppo"), ("expected", "sample")))
+def test_groups_combine(persuasion, algo, scoring):
+    config = plan_run("tiny_cpu_grpo", [f"persuasion={persuasion}", f"algo={algo}", f"persuasion.scoring_mode={scoring}"]).config
+    assert config.persuasion.setting == persuasion and config.persuasion.scoring_mode == scoring
+    assert config.reward.custom_reward_function.reward_kwargs.scoring_mode == scoring
+    assert config.algorithm.adv_estimator == {"grpo": "grpo", "ppo": "gae"}[algo]
+    reward_kwargs_fit_the_reward_function(config)
+    if persuasion == "dynamic":
+        assert config.actor_rollout_ref.rollout.agent.agent_loop_config_path.endswith("agent_loops/persuasion_dynamic.yaml")
+        assert config.data.train_files.endswith("rl-dynamic-s250-r250/train.parquet")
+
+
+def test_receiver_options():
+    vllm = plan_run("paper_grpo", ["reward.reward_model.n_gpus_per_node=1"]).config
+    assert vllm.reward.reward_model.rollout.engine_kwargs.vllm.max_logprobs == vllm.persuasion.top_logprobs
+    openai = plan_run("tiny_cpu_grpo", ["receiver=openai", "persuasion.receiver.endpoint=http://127.0.0.1:8000/v1",
+                                        "persuasion.receiver.name=my-receiver"]).config
+    assert not openai.reward.reward_model.enable
+    assert openai.reward.custom_reward_function.reward_kwargs.receiver_endpoint == "http://127.0.0.1:8000/v1"
+    reward_kwargs_fit_the_reward_function(openai)
+
+
+def test_missing_mandatory_fields_are_named():
+    with pytest.raises(ComposeError, match="persuasion.receiver.endpoint"):
+        plan_run("tiny_cpu_grpo", ["receiver=openai"])
+
+
+def test_a_typo_in_an_override_is_a_clear_error():
+    with pytest.raises(ComposeError, match="trainer.totl_training_steps"):
+        plan_run("tiny_cpu_grpo", ["trainer.totl_training_steps=3"])
+
+
+def test_bad_persuasion_values_are_rejected():
+    plan = plan_run("tiny_cpu_grpo", ["persuasion.scoring_mode=median"])
+    assert any("persuasion.scoring_mode='median'" in e for e in plan.report.errors)
+
+
+def test_checks_name_missing_models_data_and_gpus(tmp_path):
+    plan = plan_run("paper_grpo", ["actor_rollout_ref.model.path=/nonexistent/sender", f"data.train_files={tmp_path}/none.parquet"])
+    errors = "\n".join(plan.report.errors)
+    assert "actor_rollout_ref.model.path=/nonexistent/sender: no such model folder" in errors
+    assert f"{tmp_path}/none.parquet does not exist" in errors
+    assert "GPU(s) but the run needs 4" in errors  # this machine has no GPU
+    with pytest.raises(ConfigCheckError):
+        raise ConfigCheckError(plan.report)
+
+
+def test_platform_mismatches_are_caught():
+    plan = plan_run("tiny_cpu_grpo", ["platform=gpu"])
+    errors = "\n".join(plan.report.errors)
+    assert "receiver=tiny_cpu runs on the CPU platform only" in errors
+    plan = plan_run("tiny_cpu_grpo", ["actor_rollout_ref.rollout.name=vllm"])
+    assert any("only the 'hf' rollout runs on the CPU platform" in e for e in plan.report.errors)
+
+
+def test_a_ray_cluster_skips_the_local_gpu_count(monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    report = check_config(plan_run("paper_grpo").config, data_ready=False)
+    assert not [e for e in report.errors if "GPU" in e]
+
+
+def test_wandb_without_a_key_goes_offline_with_a_notice(monkeypatch, tmp_path):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    plan = plan_run("tiny_cpu_grpo", ["trainer.logger=[console,wandb]"])
+    assert plan.env["WANDB_MODE"] == "offline" and len(plan.notices) == 1 and "offline" in plan.notices[0]
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    plan = plan_run("tiny_cpu_grpo", ["trainer.logger=[console,wandb]"])
+    assert "WANDB_MODE" not in plan.env and not plan.notices
+    assert plan.env["WANDB_RESUME"] == "allow" and plan.env["WANDB_RUN_ID"]

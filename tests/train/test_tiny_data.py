@@ -1,0 +1,35 @@
+"""The tiny recipes' verl parquet files."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from persuasion_rl.game import PromptConfig, parse_receiver_reply, sender_opening_messages
+from persuasion_rl.train.tiny_data import TinyDataSpec, build_tiny_data, tiny_path
+
+
+def test_rows_quote_a_real_prior_and_carry_what_the_reward_needs(tiny_assets):
+    paths = build_tiny_data(TinyDataSpec())
+    train, val = (pq.read_table(paths[k]).to_pylist() for k in ("train", "val"))
+    assert len(train) == 28 and len(val) == 4
+    assert {r["extra_info"]["claim_id"] for r in train}.isdisjoint(r["extra_info"]["claim_id"] for r in val)
+    for row in train + val:
+        info = row["extra_info"]
+        assert row["data_source"] == "tiny" and row["agent_name"] == "single_turn_agent"
+        assert row["reward_model"] == {"style": "model", "ground_truth": info["claim"]}
+        reply = parse_receiver_reply(info["prior_reply"])
+        assert reply.ok and info["prior_score"] == reply.score  # parsed from the tiny Receiver's own <score>
+        assert row["prompt"] == sender_opening_messages(info["claim"], reply.transcript_message, PromptConfig())
+    assert [r["extra_info"]["index"] for r in train] == list(range(28))
+
+
+def test_built_once_then_reused(tiny_assets):
+    paths = build_tiny_data(TinyDataSpec())
+    stamps = {k: p.stat().st_mtime_ns for k, p in paths.items()}
+    assert build_tiny_data(TinyDataSpec()) == paths
+    assert {k: p.stat().st_mtime_ns for k, p in paths.items()} == stamps
+
+
+def test_paths_follow_the_prompt_settings():
+    assert tiny_path("train", "dynamic", 100, 50).endswith("rl-dynamic-s100-r50/train.parquet")
+    assert tiny_path("sender").endswith("/sender")

@@ -1,0 +1,53 @@
+"""Per-step persuasion metrics from the reward function's columns."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from persuasion_rl.verl_ext.metrics import all_finite, persuasion_metrics
+
+
+def columns(**overrides):
+    base = {
+        "score": [1.0, -1.0, 0.5, 2.0],
+        "gain": [1.0, math.nan, 0.5, 2.0],
+        "receiver_score": [4.0, math.nan, 3.6, 5.2],
+        "prior_score": [3.0, 3.0, 3.1, 3.2],
+        "argument_missing": [0.0, 1.0, 0.0, 0.0],
+        "argument_words": [10.0, 0.0, 20.0, 30.0],
+        "receiver_parse_retries": [0.0, 0.0, 1.0, 0.0],
+    }
+    base.update(overrides)
+    return {k: np.array(v, dtype=object) for k, v in base.items()}
+
+
+def test_metrics_from_a_batch_with_a_penalised_reply():
+    m = persuasion_metrics(columns())
+    assert m["persuasion/gain/mean"] == pytest.approx((1.0 + 0.5 + 2.0) / 3)  # the penalty is not a gain
+    assert m["persuasion/reward/mean"] == pytest.approx(2.5 / 4)
+    assert m["persuasion/argument_missing_rate"] == 0.25
+    assert m["persuasion/parse_failure_rate"] == 0.25
+    assert m["persuasion/argument_words/mean"] == pytest.approx(20.0)  # of the arguments the Receiver read
+    assert m["persuasion/scored_samples"] == 3
+    shares = [m[f"persuasion/receiver_score/share_{p}"] for p in range(1, 8)]
+    assert sum(shares) == pytest.approx(1.0) and m["persuasion/receiver_score/share_4"] == pytest.approx(2 / 3)
+    assert m["persuasion/prior_score/share_3"] == 1.0
+    assert all_finite(m)
+
+
+def test_none_values_and_an_all_penalised_batch_stay_finite():
+    m = persuasion_metrics(columns(gain=[None] * 4, receiver_score=[None] * 4, argument_missing=[1.0] * 4))
+    assert "persuasion/gain/mean" not in m and m["persuasion/scored_samples"] == 0
+    assert all_finite(m)
+
+
+def test_no_metrics_for_another_reward():
+    assert persuasion_metrics({"acc": np.array([1.0])}) == {}
+
+
+def test_no_key_trips_verls_min_max_reduction():
+    # verl's reduce_metrics takes np.max/np.min of keys containing "max"/"min"
+    assert not [k for k in persuasion_metrics(columns()) if "max" in k or "min" in k]
