@@ -13,7 +13,10 @@ Reported, over the steady-state steps (step 1 is warm-up and dropped):
     (timing_s/reward);
   * ratio: median step time of A over B;
   * wall time, Ray start-up and peak memory (PSS of the run's process tree) of each run.
-Targets (issue 3): reward share <= 25%, ratio <= 1.5x.
+  C. tiny_cpu_grpo_dynamic: the dynamic game (3 rounds) on the same models and claims,
+     the agent loop asking the tiny Receiver between turns;
+  * dynamic ratio: median step time of C over A.
+Targets: reward share <= 25%, ratio <= 1.5x (issue 3); dynamic/static <= 4x (issue 4).
 
     python benchmarks/bench_train_step.py [--steps 8] [--json out.json]
 """
@@ -36,7 +39,7 @@ from persuasion_rl.train.isolated import IsolatedRun, run_train  # noqa: E402
 RULE_REWARD = ["reward.reward_model.enable=false", "reward.reward_model.enable_resource_pool=false",
                f"reward.custom_reward_function.path={REPO / 'benchmarks' / 'rule_reward.py'}",
                "reward.custom_reward_function.name=compute_score"]
-TARGET_SHARE, TARGET_RATIO = 0.25, 1.5
+TARGET_SHARE, TARGET_RATIO, TARGET_DYNAMIC = 0.25, 1.5, 4.0
 
 
 def _steady(run: IsolatedRun) -> list[dict]:
@@ -74,24 +77,28 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="prl-bench-"))
     try:
         runs = {}
-        for name, extra in (("receiver", []), ("rule", RULE_REWARD)):
-            run = run_train(workdir / name, "tiny_cpu_grpo", [*common, *extra])
+        for name, recipe, extra in (("receiver", "tiny_cpu_grpo", []), ("rule", "tiny_cpu_grpo", RULE_REWARD),
+                                    ("dynamic", "tiny_cpu_grpo_dynamic", [])):
+            run = run_train(workdir / name, recipe, [*common, *extra])
             if run.returncode != 0:
                 print(run.stdout[-5000:], file=sys.stderr)
                 return 1
             runs[name] = summarize(run)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    a, b = runs["receiver"], runs["rule"]
-    result = {"receiver": a, "rule": b, "ratio": a["step_s_median"] / b["step_s_median"],
-              "reward_share": a["reward_share"],
-              "targets_met": a["reward_share"] <= TARGET_SHARE and a["step_s_median"] / b["step_s_median"] <= TARGET_RATIO}
-    print(f"{'':28}{'Receiver reward':>16}{'rule reward':>14}")
+    a, b, c = runs["receiver"], runs["rule"], runs["dynamic"]
+    dynamic_ratio = c["step_s_median"] / a["step_s_median"]
+    result = {"receiver": a, "rule": b, "dynamic": c, "ratio": a["step_s_median"] / b["step_s_median"],
+              "reward_share": a["reward_share"], "dynamic_ratio": dynamic_ratio,
+              "targets_met": a["reward_share"] <= TARGET_SHARE and a["step_s_median"] / b["step_s_median"] <= TARGET_RATIO
+              and dynamic_ratio <= TARGET_DYNAMIC}
+    print(f"{'':28}{'Receiver reward':>16}{'rule reward':>14}{'dynamic (3 rounds)':>20}")
     for key in ("step_s_median", "first_step_s", "gen_s_median", "update_actor_s_median", "reward_wait_s_median",
                 "wall_s", "startup_and_teardown_s", "peak_memory_gib"):
-        print(f"{key:28}{a[key]:>16.3f}{b[key]:>14.3f}")
+        print(f"{key:28}{a[key]:>16.3f}{b[key]:>14.3f}{c[key]:>20.3f}")
     print(f"reward share of the step (Receiver run): {a['reward_share']:.1%} (target <= {TARGET_SHARE:.0%})")
     print(f"step time ratio Receiver/rule: {result['ratio']:.2f}x (target <= {TARGET_RATIO}x)")
+    print(f"step time ratio dynamic/static: {dynamic_ratio:.2f}x (target <= {TARGET_DYNAMIC}x)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

@@ -7,9 +7,11 @@ One row per claim, in the layout verl's ``RLHFDataset`` reads:
   the Receiver's prior turn, so a prior is required for every row;
 * ``ability``: "persuasion";
 * ``reward_model``: ``{"style": "model", "ground_truth": claim}``;
-* ``extra_info``: ``claim_id, claim, corpus, split, prior_score, prior_reply, setting,
-  index`` (``prior_score`` is None when the prior has no readable score: the reward layer
-  decides, as ``game.parsing`` does, and the export logs how many);
+* ``extra_info``: ``claim_id, claim, corpus, split, prior_score, prior_expected_score,
+  prior_reply, setting, index`` (``prior_score`` is the Likert point of the prior reply,
+  None when it has no readable score, and the export logs how many; ``prior_expected_score``
+  is the expected prior, present when the priors were computed in expected mode: the
+  reward uses the prior measured in its own scoring mode and refuses rows without it);
 * ``agent_name``: "persuasion_dynamic" for dynamic rows (the project's multi-turn agent
   loop), "single_turn_agent" (verl's own) for static rows.
 
@@ -59,6 +61,7 @@ EXPORT_SCHEMA = pa.schema(
                     ("corpus", pa.string()),
                     ("split", pa.string()),
                     ("prior_score", pa.int64()),
+                    ("prior_expected_score", pa.float64()),
                     ("prior_reply", pa.string()),
                     ("setting", pa.string()),
                     ("index", pa.int64()),
@@ -128,6 +131,7 @@ def export_row(record: ClaimRecord, prior: Prior, config: PromptConfig, index: i
             "corpus": record.source,
             "split": record.split,
             "prior_score": reply.score,
+            "prior_expected_score": prior.expected_score,
             "prior_reply": prior.reply,
             "setting": config.setting.value,
             "index": index,

@@ -35,6 +35,7 @@ PRIORS_SCHEMA = pa.schema(
         pa.field("claim", pa.string()),
         pa.field("receiver", pa.string()),
         pa.field("prompt_version", pa.string()),
+        pa.field("expected_score", pa.float64()),
     ]
 )
 
@@ -48,6 +49,9 @@ class Prior:
     claim: str | None = None
     receiver: str | None = None
     prompt_version: str | None = None
+    # the Receiver's expected prior score (expected scoring mode); the sampled prior is the
+    # Likert point in ``reply``. The reward compares like with like and refuses a mix.
+    expected_score: float | None = None
 
     @property
     def parsed(self) -> ReceiverReply:
@@ -81,7 +85,10 @@ def read_priors(path: str | Path) -> list[Prior]:
         for field in ("claim_id", "reply"):
             if not isinstance(row.get(field), str):
                 raise DataError(path, "missing value", record=i, field=field)
-        priors.append(Prior(**{f.name: row.get(f.name) for f in dataclasses.fields(Prior)}))
+        values = {f.name: row.get(f.name) for f in dataclasses.fields(Prior)}
+        if values["expected_score"] is None and row.get("scoring_mode") == "expected":
+            values["expected_score"] = row.get("score")  # a table written by `data priors --mode expected`
+        priors.append(Prior(**values))
     return priors
 
 
@@ -106,7 +113,8 @@ def priors_from_jsonl(path: str | Path, records: Sequence[ClaimRecord], *, recei
     chosen = entries.get(receiver, {}) if receiver is not None else next(iter(entries.values()), {})
     name = receiver if receiver is not None else next(iter(entries), None)
     return {
-        r.id: Prior(r.id, chosen[r.claim]["reply"], claim=r.claim, receiver=name)
+        r.id: Prior(r.id, chosen[r.claim]["reply"], claim=r.claim, receiver=name,
+                    expected_score=chosen[r.claim].get("score") if chosen[r.claim].get("scoring_mode") == "expected" else None)
         for r in records if r.claim in chosen
     }
 

@@ -60,8 +60,10 @@ class ReceiverReply:
     def transcript_message(self) -> str:
         """What the other party sees of this reply: opinion, newline, question, with the
         tag contents unstripped as the paper's code rendered them."""
-        parts = (_raw_tag(self.raw, "opinion"), _raw_tag(self.raw, "question"))
-        return "\n".join(part for part in parts if part is not None).strip()
+        parts = [part for part in (_raw_tag(self.raw, "opinion"), _raw_tag(self.raw, "question")) if part is not None]
+        if not parts:  # neither tag: the reply's text without its score, rather than nothing
+            return _SCORE_TAG.sub("", self.raw).strip()
+        return "\n".join(parts).strip()
 
 
 def parse_score(text: str) -> tuple[int | None, str | None]:

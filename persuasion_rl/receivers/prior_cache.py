@@ -42,7 +42,7 @@ class PriorCache:
     def put(self, receiver: Receiver, turn: PriorTurn) -> None:
         entry = {
             "key": prior_key(receiver.cache_key, turn.claim), "receiver": receiver.cache_key, "claim": turn.claim,
-            "reply": turn.reply.raw, "score": turn.score, "distribution": turn.distribution, "error": turn.error,
+            "reply": turn.reply.raw, "score": turn.score, "scoring_mode": receiver.scoring.mode.value, "distribution": turn.distribution, "error": turn.error,
         }
         append_records(self.path, [entry])
         self._entries[entry["key"]] = entry

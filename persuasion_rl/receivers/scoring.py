@@ -59,7 +59,7 @@ def digit_distribution(top_logprobs: dict[str, float]) -> tuple[dict[int, float]
 
 def expected_score(top_logprobs: dict[str, float], min_digit_mass: float = DEFAULT_MIN_DIGIT_MASS) -> ScoreResult:
     distribution, total = digit_distribution(top_logprobs)
-    if total < min_digit_mass:
+    if total <= 0.0 or total < min_digit_mass:  # no digit at all is unreadable at any threshold
         return ScoreResult(
             ScoringMode.EXPECTED, None, distribution or None, total,
             error=f"only {total:.3f} of the next-token probability is on the digits 1-7 (need {min_digit_mass})",

@@ -2,8 +2,9 @@
 
 Each row is the Sender's opening prompt quoting the tiny Receiver's prior reply, which is
 generated once (greedy, transformers) and kept in the parquet files, so a second run
-pays nothing. The prior score is the Likert point parsed from that reply's ``<score>``;
-a reply without one is an error (the format-primed tiny Receiver always writes one).
+pays nothing. Both prior measurements are kept, so either scoring mode can train on the
+same files: the Likert point parsed from that reply's ``<score>`` (sample mode; a reply
+without one is an error) and the expected score after ``<score>`` (expected mode).
 Rows follow ``persuasion_rl.data.export`` (data_source ``tiny``).
 """
 
@@ -30,7 +31,7 @@ class TinyDataSpec:
 
     @property
     def folder_name(self) -> str:
-        return f"rl-{self.setting}-s{self.sender_word_limit}-r{self.receiver_word_limit}"
+        return f"rl2-{self.setting}-s{self.sender_word_limit}-r{self.receiver_word_limit}"
 
 
 def assets_root() -> Path:
@@ -53,8 +54,9 @@ def tiny_path(kind: str, setting: str = "static", sender_word_limit: int = 250, 
     raise ValueError(f"unknown tiny asset {kind!r}: sender, receiver, claims, train or val")
 
 
-def _priors(receiver_path: Path, claims: list[str], receiver_word_limit: int) -> list[str]:
-    """The tiny Receiver's opening reply to each claim (greedy), checked for a score."""
+def _priors(receiver_path: Path, claims: list[str], receiver_word_limit: int) -> list[tuple[str, float]]:
+    """The tiny Receiver's opening reply to each claim (greedy), checked for a score, and
+    its expected prior score."""
     from persuasion_rl.game import PromptConfig, Transcript
     from persuasion_rl.receivers import Receiver, ScoringConfig, ScoringMode, gather_limited, run_sync
     from persuasion_rl.receivers.transformers_backend import TransformersChatModel
@@ -62,11 +64,13 @@ def _priors(receiver_path: Path, claims: list[str], receiver_word_limit: int) ->
     backend = TransformersChatModel(receiver_path, device="cpu", name="tiny-receiver")
     receiver = Receiver(backend, PromptConfig(receiver_word_limit=receiver_word_limit),
                         ScoringConfig(mode=ScoringMode.SAMPLE, reply_max_tokens=PRIOR_MAX_TOKENS, temperature=0.0))
+    expected = Receiver(backend, receiver.prompts, ScoringConfig(mode=ScoringMode.EXPECTED))
     replies = run_sync(gather_limited([receiver.reply(claim, Transcript()) for claim in claims], limit=16))
-    unscored = [claim for claim, reply in zip(claims, replies) if not reply.ok]
+    scores = run_sync(gather_limited([expected.score(claim, Transcript()) for claim in claims], limit=16))
+    unscored = [claim for claim, reply, score in zip(claims, replies, scores) if not (reply.ok and score.ok)]
     if unscored:
-        raise RuntimeError(f"the tiny Receiver gave no readable <score> for {len(unscored)} claims, e.g. {unscored[0]!r}")
-    return [reply.raw for reply in replies]
+        raise RuntimeError(f"the tiny Receiver gave no readable prior score for {len(unscored)} claims, e.g. {unscored[0]!r}")
+    return [(reply.raw, score.score) for reply, score in zip(replies, scores)]
 
 
 def build_tiny_data(spec: TinyDataSpec = TinyDataSpec(), force: bool = False) -> dict[str, Path]:
@@ -89,11 +93,11 @@ def build_tiny_data(spec: TinyDataSpec = TinyDataSpec(), force: bool = False) ->
                           receiver_word_limit=spec.receiver_word_limit)
     split_at = len(claims) - VAL_CLAIMS
     rows: dict[str, list] = {"train": [], "val": []}
-    for number, (claim, reply) in enumerate(zip(claims, replies)):
+    for number, (claim, (reply, expected_score)) in enumerate(zip(claims, replies)):
         split = "train" if number < split_at else "val"
         record = ClaimRecord(id=claim["id"], claim=claim["claim"], source=DATA_SOURCE, split=split,
                              provenance_file=str(assets.claims), provenance_row=number, topic=claim.get("topic"))
-        prior = Prior(claim_id=claim["id"], reply=reply, claim=claim["claim"], receiver="tiny-receiver")
+        prior = Prior(claim_id=claim["id"], reply=reply, claim=claim["claim"], receiver="tiny-receiver", expected_score=expected_score)
         rows[split].append(export_row(record, prior, config, len(rows[split]), AGENT_NAMES[config.setting]))
     for kind, path in paths.items():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from persuasion_rl.game import PromptConfig, parse_receiver_reply
 from persuasion_rl.game.engine import Game, GameConfig, ReceiverTurn
 from persuasion_rl.receivers import Receiver, ScoringConfig
 from persuasion_rl.receivers.base import ChatBackend
+from persuasion_rl.verl_ext.reward import row_prior
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class PersuasionAgentLoop(AgentLoopBase):
         fallback = self.config.reward.get("reward_model", {}).get("model_path")
         scoring = ScoringConfig(
             mode=section["scoring_mode"], reply_max_tokens=int(section.get("receiver_reply_tokens", 256)),
-            top_logprobs=int(section["top_logprobs"]),
+            top_logprobs=int(section["top_logprobs"]), min_digit_mass=float(section.get("min_digit_mass", 0.5)),
         )
         self.receiver = Receiver(receiver_backend(receiver_section, fallback), self.game_config.prompts, scoring)
         self.parse_retries = int(section.get("parse_retries", 2))
@@ -111,9 +112,8 @@ class PersuasionAgentLoop(AgentLoopBase):
         return turn
 
     async def run(self, sampling_params: dict[str, Any], **kwargs) -> AgentLoopOutput:
-        info = kwargs["extra_info"]
-        prior = ReceiverTurn(parse_receiver_reply(info["prior_reply"]), float(info["prior_score"]))
-        game = Game(info["claim"], prior, self.game_config)
+        claim, prior_score, prior_reply = row_prior(None, kwargs["extra_info"], self.receiver.scoring.mode.value)
+        game = Game(claim, ReceiverTurn(parse_receiver_reply(prior_reply), prior_score), self.game_config)
         messages = list(kwargs["raw_prompt"])
         prompt_ids = await self.ct_build_initial_tokens(messages)
         runtime_ids, mask, logprobs = list(prompt_ids), [], []

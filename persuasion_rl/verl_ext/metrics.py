@@ -24,6 +24,8 @@ PREFIX = "persuasion/"
 GAIN, RECEIVER_SCORE, PRIOR_SCORE = "gain", "receiver_score", "prior_score"
 ARGUMENT_MISSING, ARGUMENT_WORDS, PARSE_RETRIES, REWARD = "argument_missing", "argument_words", "receiver_parse_retries", "score"
 REQUIRED_COLUMNS = (GAIN, RECEIVER_SCORE, PRIOR_SCORE, ARGUMENT_MISSING)
+# the guard's count, and the dynamic agent loop's columns (persuasion_rl.verl_ext.agent_loop)
+INJECTION_FLAGS, TURNS_COMPLETED, TRUNCATED, GAIN_ROUND_PREFIX = "injection_flags", "turns_completed", "truncated", "gain_round_"
 
 
 def _floats(values: Any) -> np.ndarray:
@@ -68,6 +70,29 @@ def persuasion_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
         metrics.update(_summary("argument_words", np.where(np.isnan(posterior), np.nan, words)))
     if REWARD in columns:
         metrics.update(_summary("reward", _floats(columns[REWARD])))
+    metrics.update(_guard_metrics(columns))
+    metrics.update(_dynamic_metrics(columns))
+    return metrics
+
+
+def _guard_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
+    """Neutralised injection attempts (persuasion_rl.game.guard): a rising count is a
+    Sender learning to hack the Receiver's prompt."""
+    if INJECTION_FLAGS not in columns:
+        return {}
+    flags = np.nan_to_num(_floats(columns[INJECTION_FLAGS]))
+    return {"sender/injection_flags": float(flags.sum()), "sender/injection_flagged_rate": float((flags > 0).mean())}
+
+
+def _dynamic_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
+    """The multi-turn game's per-round gains, turns completed and truncations."""
+    metrics: dict[str, float] = {}
+    if TURNS_COMPLETED in columns:
+        metrics.update(_summary("turns_completed", _floats(columns[TURNS_COMPLETED])))
+    if TRUNCATED in columns:
+        metrics[f"{PREFIX}truncated_rate"] = float(np.nanmean(_floats(columns[TRUNCATED])))
+    for key in sorted(k for k in columns if k.startswith(GAIN_ROUND_PREFIX)):
+        metrics.update(_summary(key, _floats(columns[key])))
     return metrics
 
 

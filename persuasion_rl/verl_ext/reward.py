@@ -96,13 +96,19 @@ def _receiver(settings: RewardSettings, address: str | None, tokenizer: Any) -> 
     return Receiver(_BACKENDS[key], PromptConfig(receiver_word_limit=settings.receiver_word_limit), scoring)
 
 
-def _row_fields(ground_truth: Any, extra_info: dict | None) -> tuple[str, float, str]:
+def row_prior(ground_truth: Any, extra_info: dict | None, scoring_mode: str) -> tuple[str, float, str]:
+    """(claim, prior score, prior reply) of a dataset row. The prior is the one measured in
+    the reward's own scoring mode: a sampled posterior minus an expected prior (or the
+    reverse) would add a constant offset to every gain."""
     info = extra_info or {}
     claim = info.get("claim") or ground_truth
-    missing = [name for name, value in (("claim", claim), ("prior_score", info.get("prior_score")), ("prior_reply", info.get("prior_reply"))) if value in (None, "")]
+    prior_field = "prior_expected_score" if scoring_mode == ScoringMode.EXPECTED.value else "prior_score"
+    missing = [name for name, value in (("claim", claim), (prior_field, info.get(prior_field)), ("prior_reply", info.get("prior_reply"))) if value in (None, "")]
     if missing:
-        raise ValueError(f"dataset row lacks {missing} in extra_info (index {info.get('index')}); rebuild it with `persuasion-rl data export`")
-    return claim, float(info["prior_score"]), info["prior_reply"]
+        hint = (" (priors for expected scoring: `persuasion-rl data priors --mode expected`, then `data export`)"
+                if prior_field in missing and scoring_mode == "expected" else "; rebuild it with `persuasion-rl data export`")
+        raise ValueError(f"dataset row lacks {missing} in extra_info (index {info.get('index')}){hint}")
+    return claim, float(info[prior_field]), info["prior_reply"]
 
 
 async def _score_with_retries(receiver: Receiver, messages, retries: int) -> tuple[ScoreResult, int]:
@@ -116,7 +122,7 @@ async def _score_with_retries(receiver: Receiver, messages, retries: int) -> tup
 
 async def compute_score(data_source, solution_str, ground_truth, extra_info=None, reward_router_address=None, reward_model_tokenizer=None, **kwargs) -> dict:
     settings = RewardSettings.from_kwargs(kwargs)
-    claim, prior_score, prior_reply = _row_fields(ground_truth, extra_info)
+    claim, prior_score, prior_reply = row_prior(ground_truth, extra_info, settings.scoring_mode)
     prompts = PromptConfig(receiver_word_limit=settings.receiver_word_limit)
     config = GameConfig(prompts, missing_argument=settings.missing_argument, missing_argument_penalty=settings.missing_argument_penalty)
     game = Game(claim, ReceiverTurn(parse_receiver_reply(prior_reply), prior_score), config)  # the static game: one round

@@ -36,15 +36,16 @@ def test_export_reproduces_the_papers_prompts(paper_dir: Path) -> None:
 
 def test_row_layout() -> None:
     claims = [record("a", "Taxes should be lower."), record("b", "Zoos are cruel.", "test", eval=True)]
-    priors = {claims[0].id: PRIOR, claims[1].id: Prior(claims[1].id, PRIOR, claim="Zoos are cruel.")}
+    priors = {claims[0].id: PRIOR, claims[1].id: Prior(claims[1].id, PRIOR, claim="Zoos are cruel.", expected_score=3.4)}
     static, dynamic = (export_rows(claims, priors, s) for s in (Setting.STATIC, Setting.DYNAMIC))
     row = dynamic[1]
     assert row["data_source"] == "cmv" and row["ability"] == "persuasion"
     assert row["reward_model"] == {"style": "model", "ground_truth": "Zoos are cruel."}
     assert row["extra_info"] == {
         "claim_id": claims[1].id, "claim": "Zoos are cruel.", "corpus": "cmv", "split": "test",
-        "prior_score": 3, "prior_reply": PRIOR, "setting": "dynamic", "index": 1,
+        "prior_score": 3, "prior_expected_score": 3.4, "prior_reply": PRIOR, "setting": "dynamic", "index": 1,
     }
+    assert static[0]["extra_info"]["prior_expected_score"] is None  # no expected prior was computed
     assert row["prompt"] == sender_opening_messages("Zoos are cruel.", "I doubt it.\nWhy?", PromptConfig(setting=Setting.DYNAMIC))
     assert row["agent_name"] == "persuasion_dynamic" and static[0]["agent_name"] == "single_turn_agent"
     assert static[0]["prompt"][0] != dynamic[0]["prompt"][0]  # the settings' system prompts differ

@@ -94,7 +94,11 @@ def test_data_priors_cli_writes_the_table_export_reads(tmp_path: Path, tiny_asse
     assert [p.claim_id for p in read_priors(out)] == [r.id for r in read_claims(claims)]
     export = ["data", "export", "--claims", str(claims), "--priors", str(out), "--setting", "static", "--out", str(tmp_path / "static")]
     assert main(export) == 0
-    assert pq.read_table(tmp_path / "static" / "train.parquet").num_rows == 2
+    rows = pq.read_table(tmp_path / "static" / "train.parquet").to_pylist()
+    assert len(rows) == 2
+    # the default mode is expected: the rows carry the expected prior the reward will use
+    by_claim = {r["claim"]: r["score"] for r in table}
+    assert all(r["extra_info"]["prior_expected_score"] == by_claim[r["extra_info"]["claim"]] for r in rows)
     assert main([*argv[:-1], "--eval-only", "--out", str(tmp_path / "eval.parquet")]) == 0
     assert pq.read_table(tmp_path / "eval.parquet").num_rows == 1
 

@@ -19,6 +19,9 @@ def test_expected_score_refuses_when_digits_carry_little_mass():
     result = expected_score({"the": math.log(0.9), "4": math.log(0.05), "8": math.log(0.05)}, min_digit_mass=0.5)
     assert not result.ok and result.score is None and "0.050" in result.error
     assert not expected_score({}).ok
+    # with the threshold at 0, no digit among the top tokens is still unreadable, never a 0
+    nothing = expected_score({"the": math.log(0.9)}, min_digit_mass=0.0)
+    assert not nothing.ok and nothing.score is None
 
 
 def test_sampled_score_reports_parse_failure():

@@ -50,7 +50,7 @@ def make_loop(tiny_assets, server, response_length=400, **persuasion):
 def play(tiny_assets, server, prepare=None, **kwargs):
     """Build the loop inside the running event loop (verl binds it at construction), run one game."""
     raw_prompt = sender_opening_messages(CLAIM, parse_receiver_reply(PRIOR).transcript_message)
-    extra = {"claim": CLAIM, "prior_score": 3.0, "prior_reply": PRIOR}
+    extra = {"claim": CLAIM, "prior_score": 3, "prior_expected_score": 3.0, "prior_reply": PRIOR}
 
     async def go():
         loop, tokenizer = make_loop(tiny_assets, server, **kwargs)

@@ -51,3 +51,17 @@ def test_no_metrics_for_another_reward():
 def test_no_key_trips_verls_min_max_reduction():
     # verl's reduce_metrics takes np.max/np.min of keys containing "max"/"min"
     assert not [k for k in persuasion_metrics(columns()) if "max" in k or "min" in k]
+
+
+def test_guard_and_dynamic_game_metrics():
+    from persuasion_rl.verl_ext.metrics import persuasion_metrics
+
+    columns = {
+        "gain": [1.0, 2.0], "receiver_score": [4.0, 5.0], "prior_score": [3.0, 3.0], "argument_missing": [0.0, 0.0],
+        "injection_flags": [0.0, 3.0], "turns_completed": [3.0, 2.0], "truncated": [0.0, 1.0],
+        "gain_round_1": [0.5, 1.0], "gain_round_2": [1.0, 2.0], "gain_round_3": [1.0, float("nan")],
+    }
+    m = persuasion_metrics(columns)
+    assert m["sender/injection_flags"] == 3.0 and m["sender/injection_flagged_rate"] == 0.5
+    assert m["persuasion/turns_completed/mean"] == 2.5 and m["persuasion/truncated_rate"] == 0.5
+    assert m["persuasion/gain_round_1/mean"] == 0.75 and m["persuasion/gain_round_3/mean"] == 1.0

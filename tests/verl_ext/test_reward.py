@@ -13,7 +13,7 @@ from tests.receivers.faulty_server import scripted_app
 
 CLAIM = "Cities should make public buses free to ride."
 PRIOR = "<score>3</score>\n<opinion>I am unsure.</opinion>\n<thinking>t</thinking>\n<question>What does it cost?</question>"
-EXTRA = {"claim": CLAIM, "prior_score": 3.0, "prior_reply": PRIOR, "index": 0}
+EXTRA = {"claim": CLAIM, "prior_score": 3, "prior_expected_score": 3.25, "prior_reply": PRIOR, "index": 0}
 SENDER = "<opinion>yes</opinion><thinking>cost</thinking><argument>Free buses cut traffic and cost little.</argument>"
 
 
@@ -33,10 +33,11 @@ def fresh_clients():
 
 
 def test_gain_from_the_tiny_receiver_in_both_modes(tiny_receiver_server):
-    for mode in ("expected", "sample"):
+    for mode, prior in (("expected", 3.25), ("sample", 3.0)):  # the prior measured in the same mode
         result = call(tiny_receiver_server.address, scoring_mode=mode)
         assert result["receiver_ok"] == 1.0 and result["argument_missing"] == 0.0
-        assert result["score"] == pytest.approx(result["receiver_score"] - 3.0)
+        assert result["prior_score"] == prior
+        assert result["score"] == pytest.approx(result["receiver_score"] - prior)
         assert 1.0 <= result["receiver_score"] <= 7.0
         assert result["argument_words"] == 7.0
 
@@ -72,7 +73,12 @@ def test_bad_settings_and_rows_are_clear_errors(tiny_receiver_server):
     with pytest.raises(ValueError, match="missing_argument"):
         call(tiny_receiver_server.address, missing_argument="zero")
     with pytest.raises(ValueError, match="prior_reply"):
-        asyncio.run(compute_score("tiny", SENDER, CLAIM, {"claim": CLAIM, "prior_score": 3}, reward_router_address=tiny_receiver_server.address))
+        asyncio.run(compute_score("tiny", SENDER, CLAIM, {"claim": CLAIM, "prior_score": 3, "prior_expected_score": 3.2},
+                                  reward_router_address=tiny_receiver_server.address))
+    # rows whose priors were sampled cannot feed an expected-mode reward: never mix the two
+    with pytest.raises(ValueError, match="data priors --mode expected"):
+        asyncio.run(compute_score("tiny", SENDER, CLAIM, {"claim": CLAIM, "prior_score": 3, "prior_reply": PRIOR},
+                                  reward_router_address=tiny_receiver_server.address, scoring_mode="expected"))
 
 
 @pytest.mark.parametrize("script, retries", [(["http500", "ok"], 1), (["malformed", "empty", "ok"], 2), (["slow", "ok"], 1)])
