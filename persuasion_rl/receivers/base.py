@@ -9,6 +9,7 @@ and batching happens where it pays (in the local model's micro-batcher or the se
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -63,3 +64,16 @@ class CallStats:
     def as_metrics(self, prefix: str = "receiver/") -> dict[str, int]:
         base = {"requests": self.requests, "errors": self.errors, "retries": self.retries, "timeouts": self.timeouts}
         return {prefix + k: v for k, v in {**base, **self.extra}.items()}
+
+
+# The calls of one reward computation share an HTTP client with every other concurrent
+# computation; each asyncio task (one per sample in verl's reward loop) can set its own
+# CallStats here to learn what its own calls cost (retries, timeouts) per sample.
+TASK_CALL_STATS: ContextVar[CallStats | None] = ContextVar("persuasion_rl_task_call_stats", default=None)
+
+
+def count_call(field_name: str, amount: int = 1, *, backend_stats: CallStats) -> None:
+    """Add to a backend's totals and to the current task's own CallStats, if any."""
+    for stats in (backend_stats, TASK_CALL_STATS.get()):
+        if stats is not None:
+            setattr(stats, field_name, getattr(stats, field_name) + amount)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .base import CallStats, Generation, GenerationParams, Message, ReceiverError
+from .base import CallStats, Generation, GenerationParams, Message, ReceiverError, count_call
 
 logger = logging.getLogger(__name__)
 
@@ -80,17 +80,17 @@ class OpenAIChatModel:
         last_error = "no attempt made"
         for attempt in range(self.retry.max_retries + 1):
             if attempt:
-                self.stats.retries += 1
+                count_call("retries", backend_stats=self.stats)
                 await asyncio.sleep(self.retry.delay(attempt - 1, self._rng))
-            self.stats.requests += 1
+            count_call("requests", backend_stats=self.stats)
             try:
                 async with semaphore:
                     return await self._post_once(client, path, body)
             except _Retryable as error:
                 last_error = str(error)
-                self.stats.timeouts += error.timeout
+                count_call("timeouts", int(error.timeout), backend_stats=self.stats)
                 logger.warning("Receiver call to %s failed (attempt %d/%d): %s", self.base_url + path, attempt + 1, self.retry.max_retries + 1, error)
-        self.stats.errors += 1
+        count_call("errors", backend_stats=self.stats)
         raise ReceiverError(f"Receiver at {self.base_url}{path} failed after {self.retry.max_retries + 1} attempts: {last_error}")
 
     async def _post_once(self, client: httpx.AsyncClient, path: str, body: dict) -> dict:
@@ -103,7 +103,7 @@ class OpenAIChatModel:
         if response.status_code in _RETRYABLE_STATUS:
             raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code >= 400:  # a request the server will never accept: no retry
-            self.stats.errors += 1
+            count_call("errors", backend_stats=self.stats)
             raise ReceiverError(f"Receiver at {self.base_url} rejected the request: HTTP {response.status_code}: {response.text[:300]}")
         try:
             payload = response.json()
@@ -131,7 +131,7 @@ class OpenAIChatModel:
         choice = payload["choices"][0]
         text = (choice.get("message") or {}).get("content")
         if not isinstance(text, str):
-            self.stats.errors += 1
+            count_call("errors", backend_stats=self.stats)
             raise ReceiverError(f"Receiver at {self.base_url} returned no message content: {choice!r:.200}")
         finish = choice.get("finish_reason") or "stop"
         if finish == "stop" and choice.get("stop_reason") in params.stop and not text.endswith(choice["stop_reason"]):
@@ -147,7 +147,7 @@ class OpenAIChatModel:
             first = choice["logprobs"]["content"][0]["top_logprobs"]
             return {entry["token"]: float(entry["logprob"]) for entry in first}
         except (KeyError, IndexError, TypeError, ValueError) as error:
-            self.stats.errors += 1
+            count_call("errors", backend_stats=self.stats)
             raise ReceiverError(f"Receiver at {self.base_url} returned no top_logprobs (does it support logprobs?): {choice!r:.200}") from error
 
     async def aclose(self) -> None:

@@ -17,7 +17,7 @@ def register(subparsers) -> None:
         "OVERRIDES (e.g. trainer.total_training_steps=10 persuasion.scoring_mode=sample algo=ppo), check it, "
         "print where logs and checkpoints go, and run verl's trainer.",
     )
-    train.add_argument("recipe", help="recipe name (tiny_cpu_grpo, tiny_cpu_ppo, paper_grpo, paper_ppo) or path")
+    train.add_argument("recipe", help="recipe name (tiny_cpu_grpo[_dynamic], tiny_cpu_ppo[_dynamic], paper_grpo[_dynamic], paper_ppo[_dynamic]) or path")
     # REMAINDER keeps Hydra's syntax intact (e.g. '+key=v', '~key'); --dry-run may come anywhere
     train.add_argument("overrides", nargs=argparse.REMAINDER, help="Hydra overrides, key=value")
     train.add_argument("--dry-run", action="store_true", help="print the composed config and the command; run nothing")

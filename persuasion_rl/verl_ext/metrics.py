@@ -71,6 +71,7 @@ def persuasion_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
     if REWARD in columns:
         metrics.update(_summary("reward", _floats(columns[REWARD])))
     metrics.update(_guard_metrics(columns))
+    metrics.update(_receiver_call_metrics(columns))
     metrics.update(_dynamic_metrics(columns))
     return metrics
 
@@ -82,6 +83,13 @@ def _guard_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
         return {}
     flags = np.nan_to_num(_floats(columns[INJECTION_FLAGS]))
     return {"sender/injection_flags": float(flags.sum()), "sender/injection_flagged_rate": float((flags > 0).mean())}
+
+
+def _receiver_call_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
+    """Retries and timeouts the step's Receiver calls needed (a call that still failed
+    fails the step: it never becomes a score, so there is no error count to log here)."""
+    return {f"receiver/{name}": float(np.nansum(_floats(columns[f"receiver_{name}"])))
+            for name in ("retries", "timeouts") if f"receiver_{name}" in columns}
 
 
 def _dynamic_metrics(columns: Mapping[str, Any]) -> dict[str, float]:

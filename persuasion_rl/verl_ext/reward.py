@@ -32,7 +32,7 @@ from typing import Any
 
 from persuasion_rl.game import PromptConfig, parse_receiver_reply
 from persuasion_rl.game.engine import Game, GameAborted, GameConfig, ReceiverTurn
-from persuasion_rl.receivers.base import ReceiverError
+from persuasion_rl.receivers.base import TASK_CALL_STATS, CallStats, ReceiverError
 from persuasion_rl.receivers.openai_backend import OpenAIChatModel, RetryPolicy
 from persuasion_rl.receivers.receiver import Receiver, ScoringConfig
 from persuasion_rl.receivers.scoring import ScoreResult, ScoringMode
@@ -134,10 +134,12 @@ async def compute_score(data_source, solution_str, ground_truth, extra_info=None
             "receiver_parse_retries": 0.0, "injection_flags": float(game.injection_flags)}
     if game.aborted:  # missing_argument=penalty: the Receiver is not asked
         return {"score": game.reward, "gain": float("nan"), "receiver_score": float("nan"), "argument_words": 0.0,
-                "receiver_ok": float("nan"), **info}
+                "receiver_ok": float("nan"), "receiver_retries": 0.0, "receiver_timeouts": 0.0, **info}
     receiver = _receiver(settings, reward_router_address, reward_model_tokenizer)
+    calls = CallStats()
+    TASK_CALL_STATS.set(calls)  # this sample's own retries and timeouts (verl runs one task per sample)
     result, attempts = await _score_with_retries(receiver, game.receiver_prompt(), settings.parse_retries)
-    info["receiver_parse_retries"] = float(attempts)
+    info.update(receiver_parse_retries=float(attempts), receiver_retries=float(calls.retries), receiver_timeouts=float(calls.timeouts))
     if not result.ok:
         raise ReceiverError(f"Receiver score unreadable after {attempts + 1} tries for claim {claim[:60]!r}: {result.error}")
     game.add_receiver(ReceiverTurn(result.reply, result.score, result.distribution))

@@ -65,3 +65,12 @@ def test_guard_and_dynamic_game_metrics():
     assert m["sender/injection_flags"] == 3.0 and m["sender/injection_flagged_rate"] == 0.5
     assert m["persuasion/turns_completed/mean"] == 2.5 and m["persuasion/truncated_rate"] == 0.5
     assert m["persuasion/gain_round_1/mean"] == 0.75 and m["persuasion/gain_round_3/mean"] == 1.0
+
+
+def test_receiver_call_metrics_sum_over_the_step():
+    from persuasion_rl.verl_ext.metrics import persuasion_metrics
+
+    columns = {"gain": [1.0, 2.0], "receiver_score": [4.0, 5.0], "prior_score": [3.0, 3.0], "argument_missing": [0.0, 0.0],
+               "receiver_retries": [0.0, 2.0], "receiver_timeouts": [1.0, float("nan")]}
+    m = persuasion_metrics(columns)
+    assert m["receiver/retries"] == 2.0 and m["receiver/timeouts"] == 1.0

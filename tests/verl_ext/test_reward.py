@@ -113,3 +113,20 @@ def test_refused_connection_is_retried_then_raised():
         port = s.getsockname()[1]
     with pytest.raises(ReceiverError, match="ConnectError"):
         call(f"127.0.0.1:{port}", max_retries=1)
+
+
+def test_each_sample_reports_its_own_retries_and_timeouts():
+    """Two rewards computed concurrently through one client: each sees only its own retries."""
+    app, log = scripted_app(["http500", "ok", "ok"])
+    with LoopbackServer(app) as server:
+        async def both():
+            first = asyncio.create_task(compute_score("tiny", SENDER, CLAIM, dict(EXTRA), reward_router_address=server.address,
+                                                      receiver_model="m", max_retries=2))
+            await asyncio.sleep(0.05)  # the first call fails once, then retries after its backoff
+            second = asyncio.create_task(compute_score("tiny", SENDER, CLAIM, dict(EXTRA), reward_router_address=server.address,
+                                                       receiver_model="m", max_retries=2))
+            return await first, await second
+
+        first, second = asyncio.run(both())
+    assert first["receiver_retries"] == 1.0 and second["receiver_retries"] == 0.0
+    assert first["receiver_timeouts"] == second["receiver_timeouts"] == 0.0
