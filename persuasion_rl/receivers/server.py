@@ -79,10 +79,11 @@ def _render_chat(model: TransformersChatModel, request: ChatRequest) -> str:
 
 def create_app(model: TransformersChatModel) -> FastAPI:
     app = FastAPI(title=f"persuasion-rl Receiver: {model.name}")
+    app.state.requests = 0  # completion requests received: shows who really scored a run
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "model": model.name}
+        return {"status": "ok", "model": model.name, "requests": app.state.requests}
 
     @app.get("/v1/models")
     async def models() -> dict:
@@ -90,6 +91,7 @@ def create_app(model: TransformersChatModel) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat(request: ChatRequest) -> dict:
+        app.state.requests += 1
         params = request.params()
         prompt = _render_chat(model, request)
         if request.logprobs:
@@ -100,6 +102,7 @@ def create_app(model: TransformersChatModel) -> FastAPI:
 
     @app.post("/v1/completions")
     async def completions(request: CompletionRequest) -> dict:
+        app.state.requests += 1
         params = request.params()
         if request.logprobs is not None:
             return await _one_token_with_logprobs(model, request.prompt, params, max(request.logprobs, 1), chat=False)

@@ -41,9 +41,21 @@ def activate_platform(config: DictConfig) -> None:
                            "run training in a fresh process (persuasion-rl train / python -m persuasion_rl.train.entry)")
 
 
+def set_aside_torn_checkpoints(config: DictConfig) -> None:
+    """A run killed mid-save leaves a half-written ``global_step_N``: move it aside before
+    verl resumes (persuasion_rl.train.checkpoints). With ``async_save`` verl writes no
+    tracker, so nothing tells a finished save from a torn one: left alone."""
+    from .checkpoints import quarantine_incomplete
+
+    if OmegaConf.select(config, "actor_rollout_ref.actor.checkpoint.async_save", default=False):
+        return
+    quarantine_incomplete(config.trainer.default_local_dir)
+
+
 def run_config(config: DictConfig) -> None:
     export_env(config)
     activate_platform(config)
+    set_aside_torn_checkpoints(config)
     import ray
     from verl.trainer.main_ppo import run_ppo
 

@@ -19,9 +19,10 @@ from typing import Optional
 
 from persuasion_rl.errors import UserError
 
+from .checkpoints import TRACKER, step_folders
+
 logger = logging.getLogger(__name__)
 
-TRACKER = "latest_checkpointed_iteration.txt"
 PROBE_MESSAGES = [
     {"role": "user", "content": "Here is a claim.\nCities should make public buses free to ride.\n\nPlease restate your position."},
 ]
@@ -47,7 +48,7 @@ class ExportResult:
 def checkpoints_dir(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     for candidate in (run_dir / "checkpoints", run_dir):
-        if (candidate / TRACKER).is_file() or any(candidate.glob("global_step_*")):
+        if (candidate / TRACKER).is_file() or step_folders(candidate):
             return candidate
     raise ExportError(f"{run_dir}: no checkpoints found (expected {run_dir}/checkpoints/global_step_N)")
 
@@ -59,10 +60,10 @@ def actor_dir(run_dir: str | Path, step: Optional[int] = None) -> tuple[int, Pat
         if tracker.is_file():
             step = int(tracker.read_text().strip())
         else:
-            step = max(int(p.name.split("_")[-1]) for p in folder.glob("global_step_*"))
+            step = max(step_folders(folder))
     actor = folder / f"global_step_{step}" / "actor"
     if not actor.is_dir():
-        available = sorted(int(p.name.split("_")[-1]) for p in folder.glob("global_step_*"))
+        available = sorted(step_folders(folder))
         raise ExportError(f"no actor checkpoint for step {step} in {folder}; available steps: {available}")
     return step, actor
 

@@ -3,7 +3,9 @@
 For the end-to-end tests and the benchmark: verl picks its platform once per process and
 each run starts a local Ray cluster, so every run gets a new process. Ray's processes
 live in a private temp dir; whatever names that dir after the run (a run killed by its
-timeout) is ended by pid, leaving other Ray clusters on the machine alone.
+timeout) is ended by pid, leaving other Ray clusters on the machine alone. A ``watch``
+callback sees the run while it trains (its output and metrics so far) and can crash it
+the way a lost node does: SIGKILL to the driver's process group and the run's Ray processes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 import psutil
 
@@ -80,8 +83,76 @@ def _memory_sampler(pid: int, temp_dir: str, peak: list[int], stop: threading.Ev
         peak[0] = max(peak[0], total)
 
 
+@dataclass
+class RunHandle:
+    """A run in progress, as a watcher sees it: its output so far, its metrics, and a
+    way to crash it."""
+
+    run_dir: Path
+    process: subprocess.Popen
+    temp_dir: str
+    launches_before: int
+    lines: list[str] = field(default_factory=list)
+    crashed: bool = False  # by a watcher, on purpose
+    timed_out: bool = False
+
+    def steps(self) -> dict[int, dict]:
+        """step -> metrics logged so far by this launch (a line being written is skipped)."""
+        launches = sorted((self.run_dir / "metrics").glob("launch-*.jsonl"))
+        if len(launches) <= self.launches_before:
+            return {}
+        steps = {}
+        for line in launches[self.launches_before].read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            steps[record["step"]] = record["data"]
+        return steps
+
+    def crash(self) -> None:
+        """kill -9, the way a node loss or the OOM killer ends a run: no handler, no
+        clean-up, the driver's process group and every Ray process of the run at once."""
+        self.crashed = True
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _kill_ray(self.temp_dir)
+
+
+def _kill_ray(temp_dir: str) -> None:
+    for pid in _ray_processes(temp_dir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _read_lines(stream, lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line)
+
+
+def _supervise(handle: RunHandle, watch, deadline: float) -> None:
+    """Until the run ends: call ``watch(handle)`` every 0.1 s until it returns True (done
+    watching); SIGKILL everything at the deadline."""
+    watching = watch is not None
+    while handle.process.poll() is None:
+        if time.monotonic() > deadline:
+            handle.crash()
+            handle.crashed, handle.timed_out = False, True
+            break
+        if watching and watch(handle):
+            watching = False
+        time.sleep(0.1)
+    handle.process.wait()
+
+
 def run_train(runs_root: Path, recipe: str, overrides: list[str], env: dict | None = None,
-              timeout_s: float = 900) -> IsolatedRun:
+              timeout_s: float = 900, watch: Optional[Callable[[RunHandle], bool]] = None) -> IsolatedRun:
+    """``watch``, if given, sees the run while it trains (e.g. to crash it, or to break the
+    Receiver it calls) and returns True once it has nothing more to do."""
     temp_dir = tempfile.mkdtemp(prefix="prlray", dir="/tmp")  # short: Ray's socket paths are length-limited
     command = [sys.executable, "-m", "persuasion_rl.cli", "train", recipe, *overrides,
                f"++ray_kwargs.ray_init._temp_dir={temp_dir}"]
@@ -90,25 +161,24 @@ def run_train(runs_root: Path, recipe: str, overrides: list[str], env: dict | No
     for key in ("WANDB_API_KEY", "WANDB_MODE", "RAY_ADDRESS"):
         if not env or key not in env:
             full_env.pop(key, None)
+    run_dir = Path(runs_root) / recipe
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=package_parent(), env=full_env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    handle = RunHandle(run_dir, process, temp_dir, len(list((run_dir / "metrics").glob("launch-*.jsonl"))))
+    reader = threading.Thread(target=_read_lines, args=(process.stdout, handle.lines), daemon=True)
     peak, stop = [0], threading.Event()
     sampler = threading.Thread(target=_memory_sampler, args=(process.pid, temp_dir, peak, stop), daemon=True)
+    reader.start()
     sampler.start()
     try:
-        stdout, _ = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, _ = process.communicate()
+        _supervise(handle, watch, started + timeout_s)
     finally:
         stop.set()
         sampler.join()
-        for pid in _ray_processes(temp_dir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-    if process.returncode == 0:
-        shutil.rmtree(temp_dir, ignore_errors=True)  # Ray's session logs are kept when a run fails
-    return IsolatedRun(Path(runs_root) / recipe, stdout, process.returncode, time.monotonic() - started, peak[0] / 2**30)
+        _kill_ray(temp_dir)
+        reader.join(timeout=30)
+    if process.returncode == 0 or handle.crashed:
+        shutil.rmtree(temp_dir, ignore_errors=True)  # Ray's session logs are kept when a run fails by itself
+    return IsolatedRun(run_dir, "".join(handle.lines), process.returncode, time.monotonic() - started, peak[0] / 2**30,
+                       extra={"crashed": handle.crashed})

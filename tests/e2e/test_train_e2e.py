@@ -21,18 +21,12 @@ import pytest
 
 from persuasion_rl.train.export import ExportError, export_checkpoint
 
-from .conftest import finite, train
+from .conftest import PERSUASION_KEYS, finite, train
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FIRST = ["data.train_max_samples=8", "trainer.total_training_steps=2", "trainer.save_freq=2", "trainer.test_freq=2"]
 RESUME = ["data.train_max_samples=8", "trainer.total_training_steps=3", "trainer.save_freq=1", "trainer.test_freq=-1"]
-PERSUASION_KEYS = (
-    "persuasion/gain/mean", "persuasion/receiver_score/mean", "persuasion/prior_score/mean",
-    "persuasion/argument_missing_rate", "persuasion/parse_failure_rate", "persuasion/argument_words/mean",
-    "persuasion/scored_samples", *(f"persuasion/receiver_score/share_{p}" for p in range(1, 8)),
-    *(f"persuasion/prior_score/share_{p}" for p in range(1, 8)),
-)
 
 
 @pytest.fixture(scope="module")

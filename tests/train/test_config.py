@@ -81,7 +81,7 @@ def test_groups_combine(persuasion, algo, scoring):
     reward_kwargs_fit_the_reward_function(config)
     if persuasion == "dynamic":
         assert config.actor_rollout_ref.rollout.agent.agent_loop_config_path.endswith("agent_loops/persuasion_dynamic.yaml")
-        assert config.data.train_files.endswith("rl-dynamic-s250-r250/train.parquet")
+        assert config.data.train_files.endswith("rl2-dynamic-s250-r250/train.parquet")
 
 
 def test_receiver_options():

@@ -31,5 +31,5 @@ def test_built_once_then_reused(tiny_assets):
 
 
 def test_paths_follow_the_prompt_settings():
-    assert tiny_path("train", "dynamic", 100, 50).endswith("rl-dynamic-s100-r50/train.parquet")
+    assert tiny_path("train", "dynamic", 100, 50).endswith("rl2-dynamic-s100-r50/train.parquet")
     assert tiny_path("sender").endswith("/sender")
