@@ -42,8 +42,22 @@ class IsolatedRun:
 
     def steps(self, launch: int = -1) -> dict[int, dict]:
         """step -> metrics, from one launch's metrics file."""
-        lines = self.launches()[launch].read_text().splitlines()
-        return {record["step"]: record["data"] for record in map(json.loads, lines)}
+        return read_steps(self.launches()[launch])
+
+
+def read_steps(metrics_file: Path, while_written: bool = False) -> dict[int, dict]:
+    """step -> metrics of a verl file-logger file. ``while_written``: the run is still
+    writing it, so a last line cut short is skipped rather than an error."""
+    steps = {}
+    for line in metrics_file.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if while_written:
+                continue
+            raise
+        steps[record["step"]] = record["data"]
+    return steps
 
 
 def _ray_processes(temp_dir: str) -> list[int]:
@@ -101,24 +115,21 @@ class RunHandle:
         launches = sorted((self.run_dir / "metrics").glob("launch-*.jsonl"))
         if len(launches) <= self.launches_before:
             return {}
-        steps = {}
-        for line in launches[self.launches_before].read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            steps[record["step"]] = record["data"]
-        return steps
+        return read_steps(launches[self.launches_before], while_written=True)
 
     def crash(self) -> None:
         """kill -9, the way a node loss or the OOM killer ends a run: no handler, no
         clean-up, the driver's process group and every Ray process of the run at once."""
         self.crashed = True
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _kill_ray(self.temp_dir)
+        _kill_tree(self.process, self.temp_dir)
+
+
+def _kill_tree(process: subprocess.Popen, temp_dir: str) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _kill_ray(temp_dir)
 
 
 def _kill_ray(temp_dir: str) -> None:
@@ -140,8 +151,8 @@ def _supervise(handle: RunHandle, watch, deadline: float) -> None:
     watching = watch is not None
     while handle.process.poll() is None:
         if time.monotonic() > deadline:
-            handle.crash()
-            handle.crashed, handle.timed_out = False, True
+            handle.timed_out = True
+            _kill_tree(handle.process, handle.temp_dir)
             break
         if watching and watch(handle):
             watching = False
@@ -149,11 +160,7 @@ def _supervise(handle: RunHandle, watch, deadline: float) -> None:
     handle.process.wait()
 
 
-def run_train(runs_root: Path, recipe: str, overrides: list[str], env: dict | None = None,
-              timeout_s: float = 900, watch: Optional[Callable[[RunHandle], bool]] = None) -> IsolatedRun:
-    """``watch``, if given, sees the run while it trains (e.g. to crash it, or to break the
-    Receiver it calls) and returns True once it has nothing more to do."""
-    temp_dir = tempfile.mkdtemp(prefix="prlray", dir="/tmp")  # short: Ray's socket paths are length-limited
+def _command(recipe: str, overrides: list[str], runs_root: Path, env: dict | None, temp_dir: str) -> tuple[list[str], dict]:
     command = [sys.executable, "-m", "persuasion_rl.cli", "train", recipe, *overrides,
                f"++ray_kwargs.ray_init._temp_dir={temp_dir}"]
     full_env = {**os.environ, "PERSUASION_RL_RUNS": str(runs_root), **(env or {})}
@@ -161,6 +168,15 @@ def run_train(runs_root: Path, recipe: str, overrides: list[str], env: dict | No
     for key in ("WANDB_API_KEY", "WANDB_MODE", "RAY_ADDRESS"):
         if not env or key not in env:
             full_env.pop(key, None)
+    return command, full_env
+
+
+def run_train(runs_root: Path, recipe: str, overrides: list[str], env: dict | None = None,
+              timeout_s: float = 900, watch: Optional[Callable[[RunHandle], bool]] = None) -> IsolatedRun:
+    """``watch``, if given, sees the run while it trains (e.g. to crash it, or to break the
+    Receiver it calls) and returns True once it has nothing more to do."""
+    temp_dir = tempfile.mkdtemp(prefix="prlray", dir="/tmp")  # short: Ray's socket paths are length-limited
+    command, full_env = _command(recipe, overrides, runs_root, env, temp_dir)
     run_dir = Path(runs_root) / recipe
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=package_parent(), env=full_env, stdout=subprocess.PIPE,
@@ -174,6 +190,9 @@ def run_train(runs_root: Path, recipe: str, overrides: list[str], env: dict | No
     try:
         _supervise(handle, watch, started + timeout_s)
     finally:
+        if process.poll() is None:  # the watcher raised: nothing may outlive the caller
+            _kill_tree(process, temp_dir)
+            process.wait()
         stop.set()
         sampler.join()
         _kill_ray(temp_dir)

@@ -14,7 +14,7 @@ from persuasion_rl.errors import UserError
 SETTINGS = ("static", "dynamic")
 SCORING_MODES = ("expected", "sample")
 MISSING_ARGUMENT_POLICIES = ("penalty", "raw", "fail")
-PARSE_FAILURE_POLICIES = ("fail",)
+PARSE_FAILURE_POLICIES = ("fail", "skip")
 PLATFORMS = ("cpu", "gpu")
 RECEIVER_KINDS = ("tiny_cpu", "vllm", "openai")
 
@@ -73,6 +73,10 @@ class PersuasionSettings:
         _choice("persuasion.scoring_mode", self.scoring_mode, SCORING_MODES)
         _choice("persuasion.missing_argument", self.missing_argument, MISSING_ARGUMENT_POLICIES)
         _choice("persuasion.parse_failure", self.parse_failure, PARSE_FAILURE_POLICIES)
+        if self.parse_failure == "skip" and self.setting == "dynamic":
+            # the agent loop plays the Receiver's turns itself; only the static reward flags unscored samples
+            raise SettingsError("persuasion.parse_failure=skip is implemented for the static game only; "
+                                "the dynamic game fails the step on a missing Receiver score (parse_failure=fail)")
         _choice("persuasion.platform", self.platform, PLATFORMS)
         for name in ("sender_word_limit", "receiver_word_limit", "top_logprobs", "rounds", "receiver_reply_tokens"):
             _positive(f"persuasion.{name}", getattr(self, name))

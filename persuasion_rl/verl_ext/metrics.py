@@ -26,6 +26,8 @@ ARGUMENT_MISSING, ARGUMENT_WORDS, PARSE_RETRIES, REWARD = "argument_missing", "a
 REQUIRED_COLUMNS = (GAIN, RECEIVER_SCORE, PRIOR_SCORE, ARGUMENT_MISSING)
 # the guard's count, and the dynamic agent loop's columns (persuasion_rl.verl_ext.agent_loop)
 INJECTION_FLAGS, TURNS_COMPLETED, TRUNCATED, GAIN_ROUND_PREFIX = "injection_flags", "turns_completed", "truncated", "gain_round_"
+# 1 scored, 0 no score (parse_failure=skip: left out of the update), NaN the Receiver was not asked
+RECEIVER_OK = "receiver_ok"
 
 
 def _floats(values: Any) -> np.ndarray:
@@ -86,10 +88,14 @@ def _guard_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _receiver_call_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
-    """Retries and timeouts the step's Receiver calls needed (a call that still failed
-    fails the step: it never becomes a score, so there is no error count to log here)."""
-    return {f"receiver/{name}": float(np.nansum(_floats(columns[f"receiver_{name}"])))
-            for name in ("retries", "timeouts") if f"receiver_{name}" in columns}
+    """Retries, timeouts and failed calls of the step's Receiver calls, and the samples
+    left without a score (a failed call fails the step unless parse_failure=skip, which
+    leaves its sample out of the update: ``receiver/skipped``)."""
+    metrics = {f"receiver/{name}": float(np.nansum(_floats(columns[f"receiver_{name}"])))
+               for name in ("retries", "timeouts", "errors") if f"receiver_{name}" in columns}
+    if RECEIVER_OK in columns:
+        metrics["receiver/skipped"] = float((_floats(columns[RECEIVER_OK]) == 0.0).sum())
+    return metrics
 
 
 def _dynamic_metrics(columns: Mapping[str, Any]) -> dict[str, float]:

@@ -19,9 +19,13 @@ Policies (documented in README "Reward"):
   ``penalty`` -> score = ``missing_argument_penalty``, the Receiver is not asked;
   ``raw`` -> the whole reply is the argument (useful for an untrained tiny Sender);
   ``fail`` -> raise. Always counted in ``argument_missing``.
-- unreadable Receiver score: re-asked up to ``parse_retries`` times (a fresh sample, not a
-  made-up score), then ``fail`` raises so the step fails loudly. A transport failure is
-  retried with backoff by the client, then raised. No failure becomes a score.
+- no Receiver score: an unreadable one is re-asked up to ``parse_retries`` times (a fresh
+  sample, not a made-up score); a transport failure is retried with backoff by the client
+  (``max_retries``). What still has no score then follows ``parse_failure``:
+  ``fail`` -> raise, so the step fails loudly;
+  ``skip`` -> the sample is returned with ``receiver_ok = 0`` and a NaN score, never a
+  number that could pass for a reward; the trainer leaves it out of the update
+  (``persuasion_rl.verl_ext.unscored``). No failure becomes a score.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ from persuasion_rl.receivers.scoring import ScoreResult, ScoringMode
 
 logger = logging.getLogger(__name__)
 
+NAN = float("nan")
+
 MISSING_ARGUMENT_POLICIES = ("penalty", "raw", "fail")
-PARSE_FAILURE_POLICIES = ("fail",)
+PARSE_FAILURE_POLICIES = ("fail", "skip")
 
 
 @dataclass(frozen=True)
@@ -130,18 +136,36 @@ async def compute_score(data_source, solution_str, ground_truth, extra_info=None
         record = game.add_sender(solution_str)
     except GameAborted as error:  # missing_argument=fail
         raise ValueError(f"Sender reply has no <argument> and missing_argument=fail: {error}") from error
+    # every return carries the same keys: verl builds its extra-info columns from the first sample's
     info = {"prior_score": prior_score, "argument_missing": float(record.argument_status.value != "ok"),
-            "receiver_parse_retries": 0.0, "injection_flags": float(game.injection_flags)}
+            "receiver_parse_retries": 0.0, "receiver_retries": 0.0, "receiver_timeouts": 0.0, "receiver_errors": 0.0,
+            "injection_flags": float(game.injection_flags)}
     if game.aborted:  # missing_argument=penalty: the Receiver is not asked
-        return {"score": game.reward, "gain": float("nan"), "receiver_score": float("nan"), "argument_words": 0.0,
-                "receiver_ok": float("nan"), "receiver_retries": 0.0, "receiver_timeouts": 0.0, **info}
-    receiver = _receiver(settings, reward_router_address, reward_model_tokenizer)
+        return {"score": game.reward, "gain": NAN, "receiver_score": NAN, "argument_words": 0.0, "receiver_ok": NAN, **info}
+    words = float(len(record.sender_argument.split()))
+    result, failure = await _ask_receiver(_receiver(settings, reward_router_address, reward_model_tokenizer), game, info, settings)
+    if failure:
+        message = f"no Receiver score for claim {claim[:60]!r}: {failure}"
+        if settings.parse_failure == "fail":
+            raise ReceiverError(message)
+        logger.warning("%s; parse_failure=skip: the sample is left out of the update", message)
+        return {"score": NAN, "gain": NAN, "receiver_score": NAN, "argument_words": words, "receiver_ok": 0.0, **info}
+    game.add_receiver(ReceiverTurn(result.reply, result.score, result.distribution))
+    return {"score": game.reward, "gain": game.reward, "receiver_score": result.score, "argument_words": words,
+            "receiver_ok": 1.0, **info}
+
+
+async def _ask_receiver(receiver: Receiver, game: Game, info: dict, settings: RewardSettings) -> tuple[ScoreResult | None, str | None]:
+    """(score, None), or (None, why there is none); this sample's call counts go into ``info``."""
     calls = CallStats()
     TASK_CALL_STATS.set(calls)  # this sample's own retries and timeouts (verl runs one task per sample)
-    result, attempts = await _score_with_retries(receiver, game.receiver_prompt(), settings.parse_retries)
-    info.update(receiver_parse_retries=float(attempts), receiver_retries=float(calls.retries), receiver_timeouts=float(calls.timeouts))
-    if not result.ok:
-        raise ReceiverError(f"Receiver score unreadable after {attempts + 1} tries for claim {claim[:60]!r}: {result.error}")
-    game.add_receiver(ReceiverTurn(result.reply, result.score, result.distribution))
-    return {"score": game.reward, "gain": game.reward, "receiver_score": result.score,
-            "argument_words": float(len(record.sender_argument.split())), "receiver_ok": 1.0, **info}
+    result, attempts, failure = None, 0, None
+    try:
+        result, attempts = await _score_with_retries(receiver, game.receiver_prompt(), settings.parse_retries)
+        if not result.ok:
+            failure = f"score unreadable after {attempts + 1} tries: {result.error}"
+    except ReceiverError as error:  # unreachable or rejected after the client's own retries
+        failure = str(error)
+    info.update(receiver_parse_retries=float(attempts), receiver_retries=float(calls.retries),
+                receiver_timeouts=float(calls.timeouts), receiver_errors=float(calls.errors))
+    return (None, failure) if failure else (result, None)

@@ -74,3 +74,14 @@ def test_receiver_call_metrics_sum_over_the_step():
                "receiver_retries": [0.0, 2.0], "receiver_timeouts": [1.0, float("nan")]}
     m = persuasion_metrics(columns)
     assert m["receiver/retries"] == 2.0 and m["receiver/timeouts"] == 1.0
+
+
+def test_skipped_samples_and_failed_calls_are_counted():
+    columns = {"gain": [1.0, float("nan"), float("nan")], "receiver_score": [4.0, float("nan"), float("nan")],
+               "prior_score": [3.0, 3.0, 3.0], "argument_missing": [0.0, 0.0, 1.0], "score": [1.0, float("nan"), -1.0],
+               "receiver_ok": [1.0, 0.0, float("nan")], "receiver_errors": [0.0, 1.0, 0.0]}
+    m = persuasion_metrics(columns)
+    # the skipped sample (receiver_ok 0) is counted; the penalised one (NaN: not asked) is not
+    assert m["receiver/skipped"] == 1.0 and m["receiver/errors"] == 1.0
+    assert m["persuasion/scored_samples"] == 1 and m["persuasion/reward/mean"] == 0.0  # NaN left out, not zeroed
+    assert all_finite(m)

@@ -130,3 +130,28 @@ def test_each_sample_reports_its_own_retries_and_timeouts():
         first, second = asyncio.run(both())
     assert first["receiver_retries"] == 1.0 and second["receiver_retries"] == 0.0
     assert first["receiver_timeouts"] == second["receiver_timeouts"] == 0.0
+
+
+@pytest.mark.parametrize("script", [["noscore"], ["http500"]])
+def test_skip_policy_flags_the_sample_and_never_scores_it(script):
+    """parse_failure=skip: no raise, a NaN score (nothing that could pass for a reward),
+    receiver_ok = 0 for the trainer to leave the sample out, and the failed calls counted."""
+    app, _ = scripted_app(script)
+    with LoopbackServer(app) as server:
+        result = call(server.address, max_retries=1, parse_retries=1, parse_failure="skip")
+    assert result["receiver_ok"] == 0.0
+    assert all(math.isnan(result[k]) for k in ("score", "gain", "receiver_score"))
+    assert result["receiver_errors"] == (1.0 if script == ["http500"] else 0.0)
+    assert result["receiver_retries"] == (1.0 if script == ["http500"] else 0.0)
+    assert result["receiver_parse_retries"] == (1.0 if script == ["noscore"] else 0.0)
+
+
+def test_every_outcome_returns_the_same_columns(tiny_receiver_server):
+    """verl builds the extra-info columns from the first sample's keys."""
+    app, _ = scripted_app(["noscore"])
+    with LoopbackServer(app) as server:
+        skipped = call(server.address, parse_retries=0, parse_failure="skip")
+    scored = call(tiny_receiver_server.address)
+    penalised = call(tiny_receiver_server.address, solution="no argument here", missing_argument="penalty")
+    assert set(skipped) == set(scored) == set(penalised)
+    assert math.isnan(penalised["receiver_ok"])  # not asked: not a skip

@@ -112,6 +112,22 @@ def test_task_runner_hooks():
     assert 'actor_output = self._update_actor(batch)' in fit and 'reduce_metrics(actor_output.meta_info["metrics"])' in fit, VERL
 
 
+def test_unscored_samples_can_be_excluded_between_advantages_and_updates():
+    """parse_failure=skip (unscored.py): fit computes the advantages, puts the reward's columns
+    in non_tensor_batch, then hands the same batch to _update_critic / _update_actor."""
+    from verl import DataProto
+    from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_advantage
+
+    assert params(RayPPOTrainer._update_critic) == ["batch"], VERL
+    assert params(compute_advantage)[:7] == ["data", "adv_estimator", "gamma", "lam", "num_repeat",
+                                             "norm_adv_by_std_in_grpo", "config"], VERL
+    assert "select_idxs" in vars(DataProto), VERL
+    fit = source(RayPPOTrainer.fit)
+    order = [fit.index(s) for s in ("batch.non_tensor_batch.update({k: np.array(v) for k, v in reward_extra_infos_dict",
+                                     "batch = compute_advantage(", "self._update_critic(batch)", "self._update_actor(batch)")]
+    assert order == sorted(order), VERL
+
+
 # ---- rollout backend (hf_rollout.py) ----------------------------------------------------
 
 
