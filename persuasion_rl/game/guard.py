@@ -108,13 +108,14 @@ def guard_argument(text: str, config: GuardConfig = GuardConfig()) -> GuardResul
     framed, lines = _FRAME_LINE.subn(r"\1> ", unquoted)
     flags["frame_line"] += lines
     if len(framed.split()) > config.max_words:
-        framed = " ".join(_first_words(framed, config.max_words))
+        framed = _first_words(framed, config.max_words)
         flags["too_long"] += 1
     flags["instruction"] += len(_INSTRUCTIONS.findall(framed))
     return GuardResult(framed, Counter({k: v for k, v in flags.items() if v}))
 
 
-def _first_words(text: str, limit: int) -> list[str]:
+def _first_words(text: str, limit: int) -> str:
+    """The text up to its ``limit``-th word, its own spacing kept."""
     kept, count = [], 0
     for token in re.split(r"(\s+)", text):
         if token and not token.isspace():
@@ -122,4 +123,4 @@ def _first_words(text: str, limit: int) -> list[str]:
             if count > limit:
                 break
         kept.append(token)
-    return ["".join(kept).rstrip()]
+    return "".join(kept).rstrip()

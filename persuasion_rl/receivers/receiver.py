@@ -8,7 +8,9 @@ unreadable reply is a ``ScoreResult`` with ``score=None`` and the reason.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from persuasion_rl.game import PROMPT_VERSION, PromptConfig, Transcript, parse_receiver_reply, receiver_messages
 from persuasion_rl.game.engine import ReceiverTurn
@@ -116,6 +118,17 @@ class Receiver:
         else:
             result = await self.score(claim, Transcript())
         return PriorTurn(claim, reply, result.score, result.distribution, result.error)
+
+
+async def ask_until_scored(ask: Callable[[], Awaitable[Any]], retries: int) -> tuple[Any, int]:
+    """Call ``ask`` until its result has a score, at most ``retries`` more times: a fresh
+    Receiver sample each time, never a made-up score. Returns (last result, re-asks made);
+    the result may still lack a score, for the caller's failure policy."""
+    result, attempts = await ask(), 0
+    while result.score is None and attempts < retries:
+        attempts += 1
+        result = await ask()
+    return result, attempts
 
 
 def run_sync(coroutine):

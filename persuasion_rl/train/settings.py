@@ -10,11 +10,12 @@ from dataclasses import dataclass, fields
 from typing import Any, Optional
 
 from persuasion_rl.errors import UserError
+from persuasion_rl.game.prompts import Setting
+from persuasion_rl.receivers.scoring import ScoringMode
+from persuasion_rl.verl_ext.reward import MISSING_ARGUMENT_POLICIES, PARSE_FAILURE_POLICIES
 
-SETTINGS = ("static", "dynamic")
-SCORING_MODES = ("expected", "sample")
-MISSING_ARGUMENT_POLICIES = ("penalty", "raw", "fail")
-PARSE_FAILURE_POLICIES = ("fail", "skip")
+SETTINGS = tuple(setting.value for setting in Setting)
+SCORING_MODES = tuple(mode.value for mode in ScoringMode)
 PLATFORMS = ("cpu", "gpu")
 RECEIVER_KINDS = ("tiny_cpu", "vllm", "openai")
 

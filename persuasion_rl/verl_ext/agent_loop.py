@@ -29,6 +29,7 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutp
 from persuasion_rl.game import PromptConfig, parse_receiver_reply
 from persuasion_rl.game.engine import Game, GameConfig, ReceiverTurn
 from persuasion_rl.receivers import Receiver, ScoringConfig
+from persuasion_rl.receivers.receiver import ask_until_scored
 from persuasion_rl.receivers.base import ChatBackend
 from persuasion_rl.verl_ext.reward import row_prior
 
@@ -103,12 +104,9 @@ class PersuasionAgentLoop(AgentLoopBase):
         self.closer = turn_closer_ids(self.tokenizer)
 
     async def _receiver_turn(self, game: Game) -> ReceiverTurn:
+        prompt, need_reply = game.receiver_prompt(), not game.is_last_round
         async with self.semaphore:
-            turn = await self.receiver.turn(game.receiver_prompt(), need_reply=not game.is_last_round)
-            retries = 0
-            while turn.score is None and retries < self.parse_retries:  # a fresh sample, never a made-up score
-                retries += 1
-                turn = await self.receiver.turn(game.receiver_prompt(), need_reply=not game.is_last_round)
+            turn, _ = await ask_until_scored(lambda: self.receiver.turn(prompt, need_reply=need_reply), self.parse_retries)
         return turn
 
     async def run(self, sampling_params: dict[str, Any], **kwargs) -> AgentLoopOutput:

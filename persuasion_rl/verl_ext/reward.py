@@ -35,17 +35,17 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from persuasion_rl.game import PromptConfig, parse_receiver_reply
-from persuasion_rl.game.engine import Game, GameAborted, GameConfig, ReceiverTurn
+from persuasion_rl.game.engine import Game, GameAborted, GameConfig, MissingArgument, ReceiverTurn
 from persuasion_rl.receivers.base import TASK_CALL_STATS, CallStats, ReceiverError
 from persuasion_rl.receivers.openai_backend import OpenAIChatModel, RetryPolicy
-from persuasion_rl.receivers.receiver import Receiver, ScoringConfig
+from persuasion_rl.receivers.receiver import Receiver, ScoringConfig, ask_until_scored
 from persuasion_rl.receivers.scoring import ScoreResult, ScoringMode
 
 logger = logging.getLogger(__name__)
 
 NAN = float("nan")
 
-MISSING_ARGUMENT_POLICIES = ("penalty", "raw", "fail")
+MISSING_ARGUMENT_POLICIES = tuple(policy.value for policy in MissingArgument)
 PARSE_FAILURE_POLICIES = ("fail", "skip")
 
 
@@ -117,15 +117,6 @@ def row_prior(ground_truth: Any, extra_info: dict | None, scoring_mode: str) -> 
     return claim, float(info[prior_field]), info["prior_reply"]
 
 
-async def _score_with_retries(receiver: Receiver, messages, retries: int) -> tuple[ScoreResult, int]:
-    result = await receiver.score_messages(messages)
-    attempts = 0
-    while not result.ok and attempts < retries:
-        attempts += 1
-        result = await receiver.score_messages(messages)
-    return result, attempts
-
-
 async def compute_score(data_source, solution_str, ground_truth, extra_info=None, reward_router_address=None, reward_model_tokenizer=None, **kwargs) -> dict:
     settings = RewardSettings.from_kwargs(kwargs)
     claim, prior_score, prior_reply = row_prior(ground_truth, extra_info, settings.scoring_mode)
@@ -161,7 +152,8 @@ async def _ask_receiver(receiver: Receiver, game: Game, info: dict, settings: Re
     TASK_CALL_STATS.set(calls)  # this sample's own retries and timeouts (verl runs one task per sample)
     result, attempts, failure = None, 0, None
     try:
-        result, attempts = await _score_with_retries(receiver, game.receiver_prompt(), settings.parse_retries)
+        prompt = game.receiver_prompt()
+        result, attempts = await ask_until_scored(lambda: receiver.score_messages(prompt), settings.parse_retries)
         if not result.ok:
             failure = f"score unreadable after {attempts + 1} tries: {result.error}"
     except ReceiverError as error:  # unreachable or rejected after the client's own retries
