@@ -38,11 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from .errors import UserError
     from .receivers.base import ReceiverError
-    from .receivers.factory import BackendSpecError
 
     # a Receiver that stays unreachable after its retries is an operational error with a
     # complete message (endpoint, attempts, last failure): no traceback adds to it
-    types: list[type[BaseException]] = [UserError, BackendSpecError, ReceiverError]
+    types: list[type[BaseException]] = [UserError, ReceiverError]  # ReceiverSpecError is a UserError
     try:
         from .data.errors import DataError
 

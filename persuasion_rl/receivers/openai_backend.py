@@ -29,7 +29,7 @@ _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 4
-    timeout_s: float = 60.0
+    timeout_s: float = 120.0  # per call: a full Receiver reply on a busy server can take long
     backoff_base_s: float = 0.5
     backoff_max_s: float = 20.0
     jitter: float = 0.5  # +-50% of the delay: retries from many samples do not stampede

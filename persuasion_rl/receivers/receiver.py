@@ -8,7 +8,8 @@ unreadable reply is a ``ScoreResult`` with ``score=None`` and the reason.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from persuasion_rl.game import PROMPT_VERSION, PromptConfig, Transcript, parse_r
 from persuasion_rl.game.engine import ReceiverTurn
 from persuasion_rl.game.parsing import ReceiverReply
 
-from .base import ChatBackend, GenerationParams, Message
+from .base import TASK_CALL_STATS, CallStats, ChatBackend, GenerationParams, Message
 from .scoring import DEFAULT_MIN_DIGIT_MASS, SCORE_PREFIX, SCORE_STOP, ScoreResult, ScoringMode, expected_score, sampled_score
 
 
@@ -129,6 +130,33 @@ async def ask_until_scored(ask: Callable[[], Awaitable[Any]], retries: int) -> t
         attempts += 1
         result = await ask()
     return result, attempts
+
+
+@dataclass
+class SampleCalls:
+    """What one sample's Receiver calls cost, for its reward's extra info: the re-asks for
+    an unreadable score and the client's own retries, timeouts and failed calls. verl runs
+    one asyncio task per sample; ``counting`` routes this task's calls here."""
+
+    parse_retries: int = 0
+    calls: CallStats = field(default_factory=CallStats)
+
+    @contextmanager
+    def counting(self) -> Iterator["SampleCalls"]:
+        token = TASK_CALL_STATS.set(self.calls)
+        try:
+            yield self
+        finally:
+            TASK_CALL_STATS.reset(token)
+
+    async def ask_until_scored(self, ask: Callable[[], Awaitable[Any]], retries: int) -> Any:
+        result, attempts = await ask_until_scored(ask, retries)
+        self.parse_retries += attempts
+        return result
+
+    def as_extra_info(self) -> dict[str, float]:
+        return {"receiver_parse_retries": float(self.parse_retries), "receiver_retries": float(self.calls.retries),
+                "receiver_timeouts": float(self.calls.timeouts), "receiver_errors": float(self.calls.errors)}
 
 
 def run_sync(coroutine):

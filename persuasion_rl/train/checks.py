@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from persuasion_rl.errors import UserError
+from persuasion_rl.receivers.settings import ReceiverSpecError
 
 from .settings import PersuasionSettings, SettingsError
 
@@ -148,7 +149,7 @@ def check_config(config: DictConfig, data_ready: bool = True) -> CheckReport:
     report = CheckReport()
     try:
         settings = PersuasionSettings.from_config(OmegaConf.to_container(config.persuasion, resolve=True))
-    except (SettingsError, TypeError) as error:
+    except (SettingsError, ReceiverSpecError, TypeError) as error:
         report.errors.append(str(error))
         return report
     check_platform(config, settings, report)

@@ -10,14 +10,17 @@ from dataclasses import dataclass, fields
 from typing import Any, Optional
 
 from persuasion_rl.errors import UserError
-from persuasion_rl.game.prompts import Setting
+from persuasion_rl.game.engine import GameConfig, MissingArgument
+from persuasion_rl.game.prompts import PromptConfig, Setting
+from persuasion_rl.receivers.receiver import ScoringConfig
 from persuasion_rl.receivers.scoring import ScoringMode
-from persuasion_rl.verl_ext.reward import MISSING_ARGUMENT_POLICIES, PARSE_FAILURE_POLICIES
+from persuasion_rl.receivers.settings import ReceiverSettings
 
 SETTINGS = tuple(setting.value for setting in Setting)
 SCORING_MODES = tuple(mode.value for mode in ScoringMode)
+MISSING_ARGUMENT_POLICIES = tuple(policy.value for policy in MissingArgument)
+PARSE_FAILURE_POLICIES = ("fail", "skip")
 PLATFORMS = ("cpu", "gpu")
-RECEIVER_KINDS = ("tiny_cpu", "vllm", "openai")
 
 
 class SettingsError(UserError, ValueError):
@@ -35,39 +38,31 @@ def _positive(name: str, value: Any) -> None:
 
 
 @dataclass(frozen=True)
-class ReceiverSettings:
-    kind: str
-    name: Optional[str] = None
-    endpoint: Optional[str] = None
-    path: Optional[str] = None  # a local Receiver model for the dynamic game's agent loop
-    max_concurrency: Optional[int] = None
-    max_retries: Optional[int] = None
-
-    def __post_init__(self) -> None:
-        _choice("persuasion.receiver.kind", self.kind, RECEIVER_KINDS)
-
-
-@dataclass(frozen=True)
 class PersuasionSettings:
-    """The ``persuasion`` section (configs/persuasion/*.yaml)."""
+    """The ``persuasion`` section (configs/persuasion/*.yaml), read once: the static reward's
+    kwargs are interpolated from it and the dynamic agent loop builds its game from it.
 
-    setting: str
-    sender_word_limit: int
-    receiver_word_limit: int
-    scoring_mode: str
-    top_logprobs: int
-    min_digit_mass: float
-    missing_argument: str
-    missing_argument_penalty: float
-    parse_failure: str
-    parse_retries: int
+    The defaults are those of the game's and the Receiver's own dataclasses (``PromptConfig``,
+    ``GameConfig``, ``ScoringConfig``); the YAML names each field so that a Hydra override
+    needs no ``+``, and ``tests/train/test_config.py`` checks that its values are these."""
+
     platform: str
     receiver: ReceiverSettings
+    setting: str = PromptConfig.setting.value
+    sender_word_limit: int = PromptConfig.sender_word_limit
+    receiver_word_limit: int = PromptConfig.receiver_word_limit
+    scoring_mode: str = ScoringConfig.mode.value
+    top_logprobs: int = ScoringConfig.top_logprobs
+    min_digit_mass: float = ScoringConfig.min_digit_mass
+    missing_argument: str = GameConfig.missing_argument.value
+    missing_argument_penalty: float = GameConfig.missing_argument_penalty
+    parse_failure: str = PARSE_FAILURE_POLICIES[0]
+    parse_retries: int = 2  # fresh Receiver samples after an unreadable score
     # the dynamic game (configs/persuasion/dynamic.yaml)
     agent_loop_config: Optional[str] = None
-    rounds: int = 1
-    sender_turn_tokens: Optional[int] = None
-    receiver_reply_tokens: int = 256
+    rounds: Optional[int] = None  # None: the game's default for the setting (1 static, 3 dynamic)
+    sender_turn_tokens: Optional[int] = None  # None: the whole response length
+    receiver_reply_tokens: int = ScoringConfig.reply_max_tokens
 
     def __post_init__(self) -> None:
         _choice("persuasion.setting", self.setting, SETTINGS)
@@ -79,12 +74,19 @@ class PersuasionSettings:
             raise SettingsError("persuasion.parse_failure=skip is implemented for the static game only; "
                                 "the dynamic game fails the step on a missing Receiver score (parse_failure=fail)")
         _choice("persuasion.platform", self.platform, PLATFORMS)
-        for name in ("sender_word_limit", "receiver_word_limit", "top_logprobs", "rounds", "receiver_reply_tokens"):
+        for name in ("sender_word_limit", "receiver_word_limit", "top_logprobs", "receiver_reply_tokens"):
             _positive(f"persuasion.{name}", getattr(self, name))
+        for name in ("rounds", "sender_turn_tokens"):
+            if getattr(self, name) is not None:
+                _positive(f"persuasion.{name}", getattr(self, name))
         if not 0.0 <= float(self.min_digit_mass) <= 1.0:
             raise SettingsError(f"persuasion.min_digit_mass={self.min_digit_mass!r}: expected a probability in [0, 1]")
         if not isinstance(self.parse_retries, int) or self.parse_retries < 0:
             raise SettingsError(f"persuasion.parse_retries={self.parse_retries!r}: expected an integer >= 0")
+        try:
+            self.game_config()
+        except ValueError as error:  # e.g. a static game with rounds != 1
+            raise SettingsError(f"persuasion.*: {error}") from error
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> "PersuasionSettings":
@@ -94,10 +96,21 @@ class PersuasionSettings:
             raise SettingsError(f"unknown persuasion.* field(s) {unknown}; known: {sorted(known)}")
         values = dict(section)
         try:
-            values["receiver"] = ReceiverSettings(**values.get("receiver", {}))
+            values["receiver"] = ReceiverSettings.from_config(dict(values.get("receiver") or {}))
             return cls(**values)
         except TypeError as error:  # a field missing from the yaml
             raise SettingsError(f"persuasion.*: {error}") from error
+
+    def prompts(self) -> PromptConfig:
+        return PromptConfig(setting=self.setting, sender_word_limit=self.sender_word_limit, receiver_word_limit=self.receiver_word_limit)
+
+    def game_config(self) -> GameConfig:
+        return GameConfig(self.prompts(), rounds=self.rounds, missing_argument=self.missing_argument,
+                          missing_argument_penalty=float(self.missing_argument_penalty))
+
+    def scoring(self) -> ScoringConfig:
+        return ScoringConfig(mode=self.scoring_mode, reply_max_tokens=self.receiver_reply_tokens,
+                             top_logprobs=self.top_logprobs, min_digit_mass=float(self.min_digit_mass))
 
 
 @dataclass(frozen=True)

@@ -35,38 +35,40 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from persuasion_rl.game import PromptConfig, parse_receiver_reply
-from persuasion_rl.game.engine import Game, GameAborted, GameConfig, MissingArgument, ReceiverTurn
-from persuasion_rl.receivers.base import TASK_CALL_STATS, CallStats, ReceiverError
-from persuasion_rl.receivers.openai_backend import OpenAIChatModel, RetryPolicy
-from persuasion_rl.receivers.receiver import Receiver, ScoringConfig, ask_until_scored
+from persuasion_rl.game.engine import Game, GameAborted, GameConfig, ReceiverTurn
+from persuasion_rl.receivers.base import ReceiverError
+from persuasion_rl.receivers.factory import cached_backend
+from persuasion_rl.receivers.receiver import Receiver, SampleCalls, ScoringConfig
 from persuasion_rl.receivers.scoring import ScoreResult, ScoringMode
+from persuasion_rl.receivers.settings import ReceiverSettings
+from persuasion_rl.train.settings import MISSING_ARGUMENT_POLICIES, PARSE_FAILURE_POLICIES, PersuasionSettings
 
 logger = logging.getLogger(__name__)
 
 NAN = float("nan")
 
-MISSING_ARGUMENT_POLICIES = tuple(policy.value for policy in MissingArgument)
-PARSE_FAILURE_POLICIES = ("fail", "skip")
-
 
 @dataclass(frozen=True)
 class RewardSettings:
-    """Everything ``reward_kwargs`` may set. Unknown keys are an error, not ignored."""
+    """Everything ``reward_kwargs`` may set. Unknown keys are an error, not ignored. The
+    recipes interpolate them from ``persuasion.*``; the defaults are ``PersuasionSettings``'
+    and ``ReceiverSettings``' own."""
 
-    scoring_mode: str = "expected"
+    scoring_mode: str = PersuasionSettings.scoring_mode
     receiver_endpoint: str | None = None  # used when verl does not serve the Receiver
     receiver_model: str | None = None  # the served model name; default: the reward model's path
-    receiver_word_limit: int = 250
-    score_max_tokens: int = 256
-    temperature: float = 0.0
-    top_logprobs: int = 20
-    min_digit_mass: float = 0.5
-    missing_argument: str = "penalty"
-    missing_argument_penalty: float = -1.0
-    parse_failure: str = "fail"
-    parse_retries: int = 2
-    max_retries: int = 4
-    timeout_s: float = 120.0
+    receiver_word_limit: int = PersuasionSettings.receiver_word_limit
+    score_max_tokens: int = ScoringConfig.score_max_tokens
+    temperature: float = ScoringConfig.temperature
+    top_logprobs: int = PersuasionSettings.top_logprobs
+    min_digit_mass: float = PersuasionSettings.min_digit_mass
+    missing_argument: str = PersuasionSettings.missing_argument
+    missing_argument_penalty: float = PersuasionSettings.missing_argument_penalty
+    parse_failure: str = PersuasionSettings.parse_failure
+    parse_retries: int = PersuasionSettings.parse_retries
+    max_retries: int = ReceiverSettings.max_retries
+    timeout_s: float = ReceiverSettings.timeout_s
+    max_concurrency: int = ReceiverSettings.max_concurrency
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> "RewardSettings":
@@ -82,24 +84,22 @@ class RewardSettings:
         ScoringMode(settings.scoring_mode)
         return settings
 
-
-_BACKENDS: dict[tuple, OpenAIChatModel] = {}  # one HTTP client per process and endpoint
+    def receiver_settings(self, address: str | None, tokenizer: Any) -> ReceiverSettings:
+        endpoint = address or self.receiver_endpoint
+        if not endpoint:
+            raise ValueError("no Receiver to ask: verl serves no reward model here and reward_kwargs.receiver_endpoint is unset")
+        model = self.receiver_model or getattr(tokenizer, "name_or_path", None) or "receiver"
+        return ReceiverSettings("openai", name=model, endpoint=endpoint, timeout_s=self.timeout_s,
+                                max_retries=self.max_retries, max_concurrency=self.max_concurrency)
 
 
 def _receiver(settings: RewardSettings, address: str | None, tokenizer: Any) -> Receiver:
-    endpoint = address or settings.receiver_endpoint
-    if not endpoint:
-        raise ValueError("no Receiver to ask: verl serves no reward model here and reward_kwargs.receiver_endpoint is unset")
-    model = settings.receiver_model or getattr(tokenizer, "name_or_path", None) or "receiver"
-    retry = RetryPolicy(max_retries=settings.max_retries, timeout_s=settings.timeout_s)
-    key = (endpoint, model, retry)
-    if key not in _BACKENDS:
-        _BACKENDS[key] = OpenAIChatModel(endpoint, model, retry=retry)
     scoring = ScoringConfig(
         mode=ScoringMode(settings.scoring_mode), score_max_tokens=settings.score_max_tokens,
         temperature=settings.temperature, top_logprobs=settings.top_logprobs, min_digit_mass=settings.min_digit_mass,
     )
-    return Receiver(_BACKENDS[key], PromptConfig(receiver_word_limit=settings.receiver_word_limit), scoring)
+    backend = cached_backend(settings.receiver_settings(address, tokenizer))  # one HTTP client per process and endpoint
+    return Receiver(backend, PromptConfig(receiver_word_limit=settings.receiver_word_limit), scoring)
 
 
 def row_prior(ground_truth: Any, extra_info: dict | None, scoring_mode: str) -> tuple[str, float, str]:
@@ -129,8 +129,7 @@ async def compute_score(data_source, solution_str, ground_truth, extra_info=None
         raise ValueError(f"Sender reply has no <argument> and missing_argument=fail: {error}") from error
     # every return carries the same keys: verl builds its extra-info columns from the first sample's
     info = {"prior_score": prior_score, "argument_missing": float(record.argument_status.value != "ok"),
-            "receiver_parse_retries": 0.0, "receiver_retries": 0.0, "receiver_timeouts": 0.0, "receiver_errors": 0.0,
-            "injection_flags": float(game.injection_flags)}
+            **SampleCalls().as_extra_info(), "injection_flags": float(game.injection_flags)}
     if game.aborted:  # missing_argument=penalty: the Receiver is not asked
         return {"score": game.reward, "gain": NAN, "receiver_score": NAN, "argument_words": 0.0, "receiver_ok": NAN, **info}
     words = float(len(record.sender_argument.split()))
@@ -148,16 +147,15 @@ async def compute_score(data_source, solution_str, ground_truth, extra_info=None
 
 async def _ask_receiver(receiver: Receiver, game: Game, info: dict, settings: RewardSettings) -> tuple[ScoreResult | None, str | None]:
     """(score, None), or (None, why there is none); this sample's call counts go into ``info``."""
-    calls = CallStats()
-    TASK_CALL_STATS.set(calls)  # this sample's own retries and timeouts (verl runs one task per sample)
-    result, attempts, failure = None, 0, None
-    try:
-        prompt = game.receiver_prompt()
-        result, attempts = await ask_until_scored(lambda: receiver.score_messages(prompt), settings.parse_retries)
-        if not result.ok:
-            failure = f"score unreadable after {attempts + 1} tries: {result.error}"
-    except ReceiverError as error:  # unreachable or rejected after the client's own retries
-        failure = str(error)
-    info.update(receiver_parse_retries=float(attempts), receiver_retries=float(calls.retries),
-                receiver_timeouts=float(calls.timeouts), receiver_errors=float(calls.errors))
+    sample = SampleCalls()
+    result, failure = None, None
+    with sample.counting():
+        try:
+            prompt = game.receiver_prompt()
+            result = await sample.ask_until_scored(lambda: receiver.score_messages(prompt), settings.parse_retries)
+            if not result.ok:
+                failure = f"score unreadable after {sample.parse_retries + 1} tries: {result.error}"
+        except ReceiverError as error:  # unreachable or rejected after the client's own retries
+            failure = str(error)
+    info.update(sample.as_extra_info())
     return (None, failure) if failure else (result, None)

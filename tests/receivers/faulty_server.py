@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 
 
-def scripted_app(script: list[str], score_token: str = "5") -> tuple[FastAPI, list[str]]:
+def scripted_app(script: list[str], score_token: str = "5", reply: str = "") -> tuple[FastAPI, list[str]]:
     """Each request takes the next behaviour from ``script`` (the last one repeats):
-    ok | http500 | http400 | slow | empty | malformed | noscore. Returns (app, log)."""
+    ok | http500 | http400 | slow | empty | malformed | noscore. An ok reply is
+    ``<score>N</score>`` then ``reply``. Returns (app, log)."""
     app, log = FastAPI(), []
 
     @app.post("/v1/chat/completions")
@@ -32,7 +33,7 @@ def scripted_app(script: list[str], score_token: str = "5") -> tuple[FastAPI, li
             token = "the" if behaviour == "noscore" else score_token
             top = [{"token": token, "logprob": math.log(0.9)}, {"token": "3", "logprob": math.log(0.05)}]
             return {"choices": [{"logprobs": {"content": [{"token": token, "logprob": -0.1, "top_logprobs": top}]}}]}
-        text = "I will not answer." if behaviour == "noscore" else f"<score>{score_token}</score>"
+        text = "I will not answer." if behaviour == "noscore" else f"<score>{score_token}</score>{reply}"
         return {"choices": [{"message": {"content": text}, "finish_reason": "stop"}]}
 
     return app, log

@@ -12,8 +12,12 @@ from verl.workers.rollout.replica import TokenOutput
 
 from persuasion_rl.game import parse_receiver_reply, sender_opening_messages
 from persuasion_rl.game.engine import GameAborted
-from persuasion_rl.verl_ext import agent_loop as agent_loop_module
-from persuasion_rl.verl_ext.agent_loop import AGENT_NAME, PersuasionAgentLoop
+from persuasion_rl.game.engine import ReceiverTurn
+from persuasion_rl.receivers import factory
+from persuasion_rl.receivers.settings import ReceiverSettings, ReceiverSpecError
+from persuasion_rl.verl_ext.agent_loop import AGENT_NAME, PersuasionAgentLoop, loop_receiver
+from tests.conftest import LoopbackServer
+from tests.receivers.faulty_server import scripted_app
 
 CLAIM = "Cities should make public buses free to ride."
 PRIOR = "<score>3</score>\n<opinion>I am unsure.</opinion>\n<thinking>t</thinking>\n<question>What does it cost?</question>"
@@ -35,7 +39,7 @@ class ScriptedServer:
 
 
 def make_loop(tiny_assets, server, response_length=400, **persuasion):
-    section = {"setting": "dynamic", "sender_word_limit": 250, "receiver_word_limit": 250, "scoring_mode": "expected",
+    section = {"setting": "dynamic", "platform": "cpu", "sender_word_limit": 250, "receiver_word_limit": 250, "scoring_mode": "expected",
                "top_logprobs": 20, "missing_argument": "raw", "missing_argument_penalty": -1.0, "parse_failure": "fail",
                "parse_retries": 0, "rounds": 3, "receiver": {"kind": "tiny_cpu", "path": str(tiny_assets.receiver), "name": "tiny"},
                **persuasion}
@@ -140,5 +144,61 @@ def test_receiver_failure_mid_game_fails_loudly(tiny_assets, monkeypatch):
 
 
 def test_unreachable_receiver_kind_is_a_clear_error():
-    with pytest.raises(ValueError, match="receiver=openai"):
-        agent_loop_module.receiver_backend({"kind": "vllm"}, None)
+    with pytest.raises(ReceiverSpecError, match="receiver=openai"):
+        factory.make_backend(loop_receiver(ReceiverSettings("vllm"), None))
+
+
+def test_a_local_receiver_defaults_to_the_reward_models_path():
+    assert loop_receiver(ReceiverSettings("tiny_cpu"), "/models/r").path == "/models/r"
+    assert loop_receiver(ReceiverSettings("tiny_cpu", path="/mine"), "/models/r").path == "/mine"
+    assert loop_receiver(ReceiverSettings("openai", endpoint="http://h/v1", name="m"), "/models/r").path is None
+
+
+def test_the_loop_plays_the_validated_settings(tiny_assets):
+    """Read once, by PersuasionSettings: no second default for rounds or turn tokens."""
+    loop, _ = make_loop(tiny_assets, None, rounds=2, sender_turn_tokens=7)
+    assert loop.game_config.rounds == 2 and loop.sender_turn_tokens == 7
+    with pytest.raises(ValueError, match="unknown persuasion"):
+        make_loop(tiny_assets, None, roundz=2)
+
+
+def test_parse_retries_are_counted(tiny_assets, monkeypatch):
+    """An unreadable Receiver score is re-asked (a fresh sample) and the re-ask is counted,
+    so persuasion/parse_failure_rate is true in dynamic runs."""
+    server = ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS)
+    calls = []
+
+    def unreadable_first_reply(loop):
+        real_turn = loop.receiver.turn
+
+        async def flaky(messages, need_reply):
+            calls.append(1)
+            if len(calls) == 1:
+                return ReceiverTurn(None, None, error="no readable score")
+            return await real_turn(messages, need_reply)
+
+        monkeypatch.setattr(loop.receiver, "turn", flaky)
+
+    output = play(tiny_assets, server, prepare=unreadable_first_reply, parse_retries=2)
+    info = output.extra_fields["reward_extra_info"]
+    assert info["receiver_parse_retries"] == 1.0 and len(calls) == 4  # round 1 asked twice, rounds 2-3 once
+    assert info["turns_completed"] == 3.0
+
+
+def test_transport_retries_and_timeouts_are_counted(tiny_assets):
+    """An openai Receiver that fails with HTTP 500 once and times out once: both retried by
+    the client, and counted in the sample's extra info (receiver/retries|timeouts)."""
+    app, log = scripted_app(["http500", "ok", "slow", "ok"], reply="<opinion>Maybe.</opinion><question>Who pays?</question>")
+    server = ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS)
+    factory.clear_cache()
+    try:
+        with LoopbackServer(app) as receiver_server:
+            receiver = {"kind": "openai", "endpoint": f"http://{receiver_server.address}/v1", "name": "m",
+                        "timeout_s": 1.0, "max_retries": 3}
+            output = play(tiny_assets, server, receiver=receiver, scoring_mode="sample", rounds=2)
+    finally:
+        factory.clear_cache()
+    info = output.extra_fields["reward_extra_info"]
+    assert log == ["http500", "ok", "slow", "ok"]
+    assert info["receiver_retries"] == 2.0 and info["receiver_timeouts"] == 1.0 and info["receiver_errors"] == 0.0
+    assert info["receiver_parse_retries"] == 0.0 and info["turns_completed"] == 2.0

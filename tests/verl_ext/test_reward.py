@@ -6,7 +6,7 @@ import math
 import pytest
 
 from persuasion_rl.receivers.base import ReceiverError
-from persuasion_rl.verl_ext import reward as reward_module
+from persuasion_rl.receivers import factory
 from persuasion_rl.verl_ext.reward import compute_score
 from tests.conftest import LoopbackServer
 from tests.receivers.faulty_server import scripted_app
@@ -27,9 +27,9 @@ def call(address, solution=SENDER, **kwargs):
 
 @pytest.fixture(autouse=True)
 def fresh_clients():
-    reward_module._BACKENDS.clear()
+    factory.clear_cache()
     yield
-    reward_module._BACKENDS.clear()
+    factory.clear_cache()
 
 
 def test_gain_from_the_tiny_receiver_in_both_modes(tiny_receiver_server):
@@ -87,7 +87,7 @@ def test_transient_failures_are_retried_then_scored(script, retries):
     with LoopbackServer(app) as server:
         result = call(server.address, timeout_s=1.0, max_retries=3)
     assert result["receiver_score"] == pytest.approx(5.0, abs=0.5) and log == script
-    stats = next(iter(reward_module._BACKENDS.values())).stats
+    stats = factory.cached_backends()[0].stats
     assert stats.retries == retries and stats.errors == 0
     assert stats.timeouts == script.count("slow")
 
@@ -101,7 +101,7 @@ def test_persistent_failures_raise_and_are_counted_never_scored(script, message)
     app, _ = scripted_app(script)
     with LoopbackServer(app) as server, pytest.raises(ReceiverError, match=message):
         call(server.address, max_retries=2, parse_retries=2)
-    stats = next(iter(reward_module._BACKENDS.values())).stats
+    stats = factory.cached_backends()[0].stats
     assert stats.errors >= (0 if script == ["noscore"] else 1)
 
 
