@@ -117,7 +117,7 @@ def test_training_survives_a_receiver_restart(workdir, receiver_server):
         return True
 
     overrides = ["receiver=openai", f"persuasion.receiver.endpoint=http://127.0.0.1:{receiver_server.port}/v1",
-                 "persuasion.receiver.name=tiny-receiver", "+reward.custom_reward_function.reward_kwargs.max_retries=6",
+                 "persuasion.receiver.name=tiny-receiver", "persuasion.receiver.max_retries=6",
                  "data.train_max_samples=8", "trainer.total_training_steps=5", "trainer.save_freq=-1",
                  "trainer.test_freq=-1"]
     run = train(workdir / "restart", RECIPE, overrides, watch=restart_after_step_1)

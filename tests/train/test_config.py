@@ -142,3 +142,36 @@ def test_wandb_without_a_key_goes_offline_with_a_notice(monkeypatch, tmp_path):
     plan = plan_run("tiny_cpu_grpo", ["trainer.logger=[console,wandb]"])
     assert "WANDB_MODE" not in plan.env and not plan.notices
     assert plan.env["WANDB_RESUME"] == "allow" and plan.env["WANDB_RUN_ID"]
+
+
+def test_persuasion_yaml_repeats_the_dataclass_defaults_exactly():
+    """configs/persuasion/*.yaml name every field (a Hydra override then needs no `+`); the
+    values are PersuasionSettings' and ReceiverSettings' defaults, defined once there."""
+    from omegaconf import OmegaConf
+
+    from persuasion_rl.game.engine import DYNAMIC_ROUNDS
+    from persuasion_rl.receivers.settings import ReceiverSettings
+    from persuasion_rl.train.paths import configs_dir
+
+    static = OmegaConf.to_container(OmegaConf.load(configs_dir() / "persuasion" / "static.yaml").persuasion)
+    dynamic = OmegaConf.to_container(OmegaConf.load(configs_dir() / "persuasion" / "dynamic.yaml").persuasion)
+    defaults = {f.name: f.default for f in dataclasses.fields(PersuasionSettings) if f.default is not dataclasses.MISSING}
+    receiver_defaults = {f.name: f.default for f in dataclasses.fields(ReceiverSettings) if f.default is not dataclasses.MISSING}
+    client = static.pop("receiver")
+    assert client and all(client[name] == receiver_defaults[name] for name in client), client
+    assert static and all(static[name] == defaults[name] for name in static), static
+    dynamic.pop("agent_loop_config")
+    assert dynamic.pop("setting") == "dynamic" and dynamic.pop("rounds") == DYNAMIC_ROUNDS
+    assert dynamic and all(dynamic[name] == defaults[name] for name in dynamic), dynamic
+
+
+def test_reward_kwargs_defaults_are_the_settings_defaults():
+    from persuasion_rl.receivers.settings import ReceiverSettings
+
+    reward = RewardSettings()
+    persuasion = {f.name: f.default for f in dataclasses.fields(PersuasionSettings)}
+    for name in ("scoring_mode", "receiver_word_limit", "top_logprobs", "min_digit_mass", "missing_argument",
+                 "missing_argument_penalty", "parse_failure", "parse_retries"):
+        assert getattr(reward, name) == persuasion[name], name
+    client = ReceiverSettings("openai")
+    assert (reward.timeout_s, reward.max_retries, reward.max_concurrency) == (client.timeout_s, client.max_retries, client.max_concurrency)
