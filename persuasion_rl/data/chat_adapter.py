@@ -57,8 +57,4 @@ def make(spec: str) -> ChatBackendAdapter:
     """``--backend persuasion_rl.data.chat_adapter:make --model SPEC``."""
     from ..receivers.factory import make_backend
 
-    if spec == "tiny":
-        from ..assets.tiny import build_tiny_models
-
-        return ChatBackendAdapter(make_backend(f"hf:{build_tiny_models().receiver}"), model_name="tiny-receiver")
     return ChatBackendAdapter(make_backend(spec))

@@ -28,7 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-from tqdm.auto import tqdm
+
+from ..receivers.confidence import DEFAULT_MIN_MASS, DEFAULT_TOP_K, ConfidenceCache
+from ..receivers.prior_cache import PriorCache, PriorRequest, opening_turns
+from ..receivers.receiver import ScoringConfig
+from ..receivers.scoring import ScoringMode
 
 from .claims import ClaimRecord, count_by_corpus_split, format_counts, read_claims
 from .errors import DataError
@@ -51,10 +55,10 @@ PRIORS_TABLE_SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class PriorsOptions:
-    concurrency: int = 16
+    concurrency: int = PriorRequest.concurrency
     confidence: bool = True
-    confidence_top_k: int = 20
-    confidence_min_mass: float = 0.5
+    confidence_top_k: int = DEFAULT_TOP_K
+    confidence_min_mass: float = DEFAULT_MIN_MASS
     progress: bool = True
 
 
@@ -67,62 +71,47 @@ class PriorsReport:
     confidence_unreadable: int = 0
 
 
-async def _one(record: ClaimRecord, receiver, caches, options: PriorsOptions, report: PriorsReport) -> dict | None:
-    from ..receivers.base import ReceiverError
-
-    if caches[0].get(receiver, record.claim) is not None:
-        report.cached += 1
-    try:
-        turn = await caches[0].get_or_compute(receiver, record.claim)
-    except ReceiverError as error:
-        log.warning("%s: Receiver call failed: %s", record.id, error)
-        report.call_failures.append(record.id)
-        return None
-    report.unreadable += not turn.ok
-    row = {"claim_id": record.id, "reply": turn.reply.raw, "claim": record.claim, "receiver": receiver.backend.name,
-           "prompt_version": receiver_prompt_version(), "score": turn.score, "score_error": turn.error,
-           "scoring_mode": receiver.scoring.mode.value}
-    if options.confidence:
-        probe = await caches[1].get_or_compute(receiver.backend, record.claim, options.confidence_top_k, options.confidence_min_mass)
-        report.confidence_unreadable += not probe.ok
-        row.update(p_yes=probe.p_yes, yes_mass=probe.yes_mass, no_mass=probe.no_mass, confidence_error=probe.error)
-    return row
-
-
 def receiver_prompt_version() -> str:
     from ..game.prompts import PROMPT_VERSION
 
     return PROMPT_VERSION
 
 
-async def _all(records: Sequence[ClaimRecord], receiver, caches, options: PriorsOptions, report: PriorsReport) -> list[dict]:
-    semaphore = asyncio.Semaphore(options.concurrency)
-    rows: list[dict | None] = [None] * len(records)
-    with tqdm(total=len(records), desc="priors", unit="claim", disable=not options.progress) as bar:
-        async def run(i: int, record: ClaimRecord) -> None:
-            async with semaphore:
-                rows[i] = await _one(record, receiver, caches, options, report)
-            bar.update(1)
+def _row(record: ClaimRecord, outcome, receiver, report: PriorsReport) -> dict | None:
+    if outcome.turn is None:
+        report.call_failures.append(record.id)
+        return None
+    turn = outcome.turn
+    report.cached += outcome.cached
+    report.unreadable += not turn.ok
+    row = {"claim_id": record.id, "reply": turn.reply.raw, "claim": record.claim, "receiver": receiver.backend.name,
+           "prompt_version": receiver_prompt_version(), "score": turn.score, "score_error": turn.error,
+           "scoring_mode": receiver.scoring.mode.value}
+    if outcome.confidence is not None:
+        probe = outcome.confidence
+        report.confidence_unreadable += not probe.ok
+        row.update(p_yes=probe.p_yes, yes_mass=probe.yes_mass, no_mass=probe.no_mass, confidence_error=probe.error)
+    return row
 
-        try:
-            await asyncio.gather(*(run(i, r) for i, r in enumerate(records)))
-        finally:
-            close = getattr(receiver.backend, "aclose", None)
-            if close is not None:
-                await close()
-    return [r for r in rows if r is not None]
+
+async def _opening_turns_then_close(receiver, claims: Sequence[str], request) -> list:
+    try:
+        return await opening_turns(receiver, claims, request)
+    finally:
+        close = getattr(receiver.backend, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def compute_priors(records: Sequence[ClaimRecord], receiver, cache: str | Path, confidence_cache: str | Path,
                    options: PriorsOptions = PriorsOptions()) -> tuple[list[dict], PriorsReport]:
     """Rows of the priors table for ``records`` (in their order) and what happened."""
-    from ..receivers.confidence import ConfidenceCache
-    from ..receivers.prior_cache import PriorCache
-
     report = PriorsReport(claims=len(records))
-    caches = (PriorCache(cache), ConfidenceCache(confidence_cache))
-    rows = asyncio.run(_all(records, receiver, caches, options, report))
-    return rows, report
+    request = PriorRequest(PriorCache(cache), ConfidenceCache(confidence_cache) if options.confidence else None,
+                           options.confidence_top_k, options.confidence_min_mass, options.concurrency, options.progress)
+    outcomes = asyncio.run(_opening_turns_then_close(receiver, [r.claim for r in records], request))
+    rows = [_row(record, outcome, receiver, report) for record, outcome in zip(records, outcomes, strict=True)]
+    return [r for r in rows if r is not None], report
 
 
 def write_priors_table(rows: Sequence[dict], path: str | Path) -> Path:
@@ -143,17 +132,12 @@ def select_records(records: Sequence[ClaimRecord], splits: Sequence[str] | None,
 
 
 def _cmd_priors(args: argparse.Namespace) -> int:
-    from ..receivers import Receiver, ScoringConfig
+    from ..receivers import Receiver
     from ..receivers.factory import make_backend
 
     records = select_records(read_claims(args.claims), args.split, args.eval_only, args.limit, args.claims)
-    spec = args.receiver
-    if spec == "tiny":
-        from ..assets.tiny import build_tiny_models
-
-        spec = f"hf:{build_tiny_models().receiver}"
     scoring = ScoringConfig(mode=args.mode, reply_max_tokens=args.max_tokens, top_logprobs=args.top_logprobs)
-    receiver = Receiver(make_backend(spec), scoring=scoring)
+    receiver = Receiver(make_backend(args.receiver), scoring=scoring)
     out = Path(args.out)
     options = PriorsOptions(args.concurrency, not args.no_confidence, args.confidence_top_k, args.confidence_min_mass, not args.no_progress)
     rows, report = compute_priors(records, receiver, args.cache or out.with_suffix(".cache.jsonl"),
@@ -180,12 +164,14 @@ def add_priors_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--split", action="append", default=None, help="only claims of this split (repeatable)")
     p.add_argument("--eval-only", action="store_true", help="only the evaluation subset")
     p.add_argument("--limit", type=int, default=None, help="only the first N selected claims")
-    p.add_argument("--mode", choices=["expected", "sample"], default="expected", help="scoring mode of the prior score")
-    p.add_argument("--max-tokens", type=int, default=256, help="token budget of the Receiver's reply")
-    p.add_argument("--top-logprobs", type=int, default=20)
+    p.add_argument("--mode", choices=[m.value for m in ScoringMode], default=ScoringConfig.mode.value,
+                   help="scoring mode of the prior score")
+    p.add_argument("--max-tokens", type=int, default=ScoringConfig.reply_max_tokens, help="token budget of the Receiver's reply")
+    p.add_argument("--top-logprobs", type=int, default=ScoringConfig.top_logprobs)
     p.add_argument("--no-confidence", action="store_true")
-    p.add_argument("--confidence-top-k", type=int, default=20, help="next tokens asked for (vLLM caps at 20 by default)")
-    p.add_argument("--confidence-min-mass", type=float, default=0.5, help="least probability on yes/no for a readable confidence")
-    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--confidence-top-k", type=int, default=DEFAULT_TOP_K, help="next tokens asked for (vLLM caps at 20 by default)")
+    p.add_argument("--confidence-min-mass", type=float, default=DEFAULT_MIN_MASS,
+                   help="least probability on yes/no for a readable confidence")
+    p.add_argument("--concurrency", type=int, default=PriorsOptions.concurrency)
     p.add_argument("--no-progress", action="store_true")
     return p

@@ -4,7 +4,7 @@ Claims come from the data pipeline's claims table (parquet; by default its evalu
 subset when it marks one) or from a JSON-lines file of ``{"id", "claim", "source" or
 "corpus"}`` objects (the tiny assets' ``claims.jsonl`` has this shape).
 
-Model specs are the Receivers' (``receivers/factory.py``): ``tiny``, ``hf:PATH`` or a
+Model specs are the Receivers' (``receivers/settings.py``): ``tiny``, ``hf:PATH`` or a
 bare local path (an exported checkpoint is a Hugging Face folder), ``openai:URL#MODEL``.
 A Sender may also be a Hugging Face id (``org/name``) already in the local Hugging Face
 cache: nothing is downloaded. ``tiny`` is the tiny Sender for ``--sender`` and the tiny
@@ -17,10 +17,11 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..receivers.base import ChatBackend
+from ..receivers.settings import TINY_SPEC, ReceiverSettings
 from .records import EvalInputError
 
 log = logging.getLogger(__name__)
@@ -102,32 +103,27 @@ def _local_hf_snapshot(model_id: str) -> str | None:
         return None
 
 
-def resolve_spec(spec: str, role: str) -> str:
-    """A spec ``make_backend`` accepts: ``tiny`` is role-specific, HF ids are looked up in
-    the local cache."""
-    if spec == "tiny":
+def model_settings(spec: str, role: str) -> ReceiverSettings:
+    """A model spec as the one ``ReceiverSettings`` (``receivers/settings.py``): ``tiny`` is
+    the tiny Sender for ``role='sender'``; a Hugging Face id is looked up in the local cache."""
+    if spec == TINY_SPEC and role == "sender":
         from ..assets.tiny import build_tiny_models
 
-        assets = build_tiny_models()
-        return f"hf:{assets.sender if role == 'sender' else assets.receiver}"
-    if spec.startswith(("openai:", "http://", "https://")):
-        return spec
-    path = spec.removeprefix("hf:")
-    if Path(path).exists():
-        return f"hf:{path}"
-    if _HF_ID.match(path):
-        snapshot = _local_hf_snapshot(path)
-        if snapshot:
-            return f"hf:{snapshot}"
-        raise EvalInputError(
-            f"{role} {spec!r}: not in the local Hugging Face cache and models are not downloaded here; "
-            "download it elsewhere and pass its folder, or serve it and pass openai:URL#MODEL"
-        )
-    return spec  # make_backend explains what is wrong
+        return ReceiverSettings("hf", path=str(build_tiny_models().sender))
+    settings = ReceiverSettings.from_spec(spec)
+    if settings.kind != "hf" or Path(settings.path).exists() or not _HF_ID.match(settings.path):
+        return settings  # the factory explains a missing folder
+    snapshot = _local_hf_snapshot(settings.path)
+    if snapshot:
+        return replace(settings, path=snapshot)
+    raise EvalInputError(
+        f"{role} {spec!r}: not in the local Hugging Face cache and models are not downloaded here; "
+        "download it elsewhere and pass its folder, or serve it and pass openai:URL#MODEL"
+    )
 
 
 def default_name(spec: str, backend: ChatBackend, role: str) -> str:
-    if spec == "tiny":
+    if spec == TINY_SPEC:
         return f"tiny-{role}"
     return str(getattr(backend, "name", None) or spec)
 
@@ -135,7 +131,7 @@ def default_name(spec: str, backend: ChatBackend, role: str) -> str:
 def make_model_backend(spec: str, role: str) -> ChatBackend:
     from ..receivers.factory import make_backend
 
-    return make_backend(resolve_spec(spec, role))
+    return make_backend(model_settings(spec, role))
 
 
 def count_parameters(backend: ChatBackend) -> int | None:

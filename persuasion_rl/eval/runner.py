@@ -29,7 +29,7 @@ from ..game.engine import Game, GameAborted, GameConfig, MissingArgument, Receiv
 from ..game.prompts import PromptConfig, Setting
 from ..receivers.base import ChatBackend, GenerationParams, ReceiverError
 from ..receivers.confidence import DEFAULT_MIN_MASS, DEFAULT_TOP_K, Confidence, ConfidenceCache
-from ..receivers.prior_cache import PriorCache
+from ..receivers.prior_cache import PriorCache, PriorLookup, PriorRequest, opening_turns
 from ..receivers.receiver import PriorTurn, Receiver
 from .inputs import EvalClaim, unique_names
 from .records import (
@@ -125,40 +125,27 @@ class EvalReport:
 # ---- priors -----------------------------------------------------------------------------
 
 
-@dataclass
-class _Caches:
-    priors: PriorCache
-    confidence: ConfidenceCache
-
-
-async def _prior(model: ReceiverModel, claim: EvalClaim, caches: _Caches, config: EvalConfig) -> PriorOutcome:
-    try:
-        turn = await caches.priors.get_or_compute(model.receiver, claim.claim)
-    except BACKEND_ERRORS as error:
-        return PriorOutcome(None, None, f"Receiver opening turn failed: {type(error).__name__}: {error}", BACKEND)
-    confidence = None
-    if config.confidence:
-        confidence = await caches.confidence.get_or_compute(
-            model.receiver.backend, claim.claim, config.confidence_top_k, config.confidence_min_mass)
-    if not turn.ok:
-        reason = turn.error or "no opinion or question for the Sender to read"
-        return PriorOutcome(turn, confidence, f"Receiver opening turn unusable: {reason}", PRIOR)
-    return PriorOutcome(turn, confidence)
+def _usable(opening: PriorLookup) -> PriorOutcome:
+    if opening.turn is None:
+        return PriorOutcome(None, None, f"Receiver opening turn failed: {opening.error}", BACKEND)
+    if not opening.turn.ok:
+        reason = opening.turn.error or "no opinion or question for the Sender to read"
+        return PriorOutcome(opening.turn, opening.confidence, f"Receiver opening turn unusable: {reason}", PRIOR)
+    return PriorOutcome(opening.turn, opening.confidence)
 
 
 async def _all_priors(keys: Sequence[GameKey], claims: dict[str, EvalClaim], receivers: dict[str, ReceiverModel],
                       config: EvalConfig) -> dict[tuple[str, str], PriorOutcome]:
-    caches = _Caches(PriorCache(config.out_dir / "priors.jsonl"), ConfidenceCache(config.out_dir / "confidence.jsonl"))
+    request = PriorRequest(PriorCache(config.out_dir / "priors.jsonl"),
+                           ConfidenceCache(config.out_dir / "confidence.jsonl") if config.confidence else None,
+                           config.confidence_top_k, config.confidence_min_mass, config.concurrency, config.progress,
+                           failures=BACKEND_ERRORS)
     pairs = list(dict.fromkeys((k.receiver, k.claim_id) for k in keys))
-    semaphore = asyncio.Semaphore(config.concurrency)
     outcomes: dict[tuple[str, str], PriorOutcome] = {}
-    with tqdm(total=len(pairs), desc="priors", unit="claim", disable=not config.progress) as bar:
-        async def one(pair: tuple[str, str]) -> None:
-            async with semaphore:
-                outcomes[pair] = await _prior(receivers[pair[0]], claims[pair[1]], caches, config)
-            bar.update(1)
-
-        await asyncio.gather(*(one(p) for p in pairs))
+    for name in dict.fromkeys(receiver for receiver, _ in pairs):
+        ids = [claim_id for receiver, claim_id in pairs if receiver == name]
+        openings = await opening_turns(receivers[name].receiver, [claims[i].claim for i in ids], request)
+        outcomes.update({(name, claim_id): _usable(opening) for claim_id, opening in zip(ids, openings, strict=True)})
     return outcomes
 
 

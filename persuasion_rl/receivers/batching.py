@@ -3,7 +3,9 @@
 The reward loop and agent loops issue one Receiver request per sample, concurrently. A
 local model is far faster on a batch than on the same requests one by one (verl #1962:
 a sequential judge made a step 7x slower), so requests that arrive within a few
-milliseconds of each other, with the same parameters, are run as one batch.
+milliseconds of each other, with the same parameters, are run as one batch. The one
+batcher of the project: the local Receiver backend and the "hf" rollout server
+(``verl_ext/hf_rollout.py``) both use it.
 """
 
 from __future__ import annotations

@@ -6,7 +6,13 @@ import argparse
 import asyncio
 import logging
 
+from persuasion_rl.game.prompts import PromptConfig
+from persuasion_rl.receivers.receiver import ScoringConfig
+from persuasion_rl.receivers.scoring import ScoringMode
+
 logger = logging.getLogger(__name__)
+
+SCORING_MODES = [mode.value for mode in ScoringMode]
 
 
 def register(subparsers) -> None:
@@ -17,8 +23,8 @@ def register(subparsers) -> None:
     score.add_argument("--receiver", default="tiny", help="hf:PATH, openai:URL#MODEL, or 'tiny' (default)")
     score.add_argument("--claim", required=True)
     score.add_argument("--argument", required=True, help="the Sender's argument (plain text)")
-    score.add_argument("--mode", choices=["expected", "sample"], default="expected")
-    score.add_argument("--word-limit", type=int, default=250, help="Receiver word limit in its prompt")
+    score.add_argument("--mode", choices=SCORING_MODES, default=ScoringConfig.mode.value)
+    score.add_argument("--word-limit", type=int, default=PromptConfig.receiver_word_limit, help="Receiver word limit in its prompt")
     score.set_defaults(func=_score)
 
     serve = commands.add_parser("serve", help="serve a local model as an OpenAI-compatible endpoint")
@@ -30,8 +36,8 @@ def register(subparsers) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from persuasion_rl.game import PromptConfig, Transcript
-    from persuasion_rl.receivers import Receiver, ScoringConfig
+    from persuasion_rl.game import Transcript
+    from persuasion_rl.receivers import Receiver
     from persuasion_rl.receivers.factory import make_backend
 
     receiver = Receiver(make_backend(args.receiver), PromptConfig(receiver_word_limit=args.word_limit), ScoringConfig(mode=args.mode))
@@ -60,10 +66,8 @@ def _fmt(value: float | None, error: str | None) -> str:
 def _serve(args: argparse.Namespace) -> int:
     from persuasion_rl.receivers.server import serve
 
-    model = args.model
-    if model == "tiny":
-        from persuasion_rl.assets.tiny import build_tiny_models
+    from persuasion_rl.receivers.factory import tiny_receiver_path
+    from persuasion_rl.receivers.settings import TINY_SPEC
 
-        model = str(build_tiny_models().receiver)
-    serve(model, host=args.host, port=args.port, name=args.name)
+    serve(tiny_receiver_path() if args.model == TINY_SPEC else args.model, host=args.host, port=args.port, name=args.name)
     return 0

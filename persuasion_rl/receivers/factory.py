@@ -72,4 +72,4 @@ def _local(path: str | None, name: str | None, settings: ReceiverSettings) -> Ch
         )
     from .transformers_backend import TransformersChatModel
 
-    return TransformersChatModel(path, name=name, max_batch_size=settings.max_concurrency)
+    return TransformersChatModel(path, device=settings.device, name=name, max_batch_size=settings.max_concurrency)

@@ -1,17 +1,26 @@
 """On-disk cache of Receiver opening turns, so training pays no Receiver call for the
 baseline. Keyed by (Receiver identity incl. prompt version and settings, claim); stored
-as append-only JSON lines, so an interrupted fill keeps what it finished."""
+as append-only JSON lines, so an interrupted fill keeps what it finished.
+
+``opening_turns`` is the one prior computation, through this cache: ``data priors``,
+evaluation and the tiny training data all call it."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from persuasion_rl.game import parse_receiver_reply
 from persuasion_rl.jsonl import append_records, load_keyed
 
+from .base import ReceiverError
+from .confidence import DEFAULT_MIN_MASS, DEFAULT_TOP_K, Confidence, ConfidenceCache
 from .receiver import PriorTurn, Receiver
 
 logger = logging.getLogger(__name__)
@@ -54,3 +63,57 @@ class PriorCache:
         turn = await receiver.prior(claim)
         self.put(receiver, turn)
         return turn
+
+
+@dataclass(frozen=True)
+class PriorLookup:
+    """A claim's opening turn (None when the call failed: ``error`` says why), whether it
+    came from the cache, and the prior confidence P("yes") when it was asked for."""
+
+    claim: str
+    turn: PriorTurn | None
+    cached: bool = False
+    confidence: Confidence | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PriorRequest:
+    """Where the opening turns are cached and what else each claim needs."""
+
+    cache: PriorCache
+    confidence: ConfidenceCache | None = None  # None: no confidence probe
+    confidence_top_k: int = DEFAULT_TOP_K
+    confidence_min_mass: float = DEFAULT_MIN_MASS
+    concurrency: int = 16
+    progress: bool = True
+    failures: tuple[type[BaseException], ...] = (ReceiverError,)  # call failures recorded, not raised
+
+
+async def opening_turns(receiver: Receiver, claims: Sequence[str], request: PriorRequest) -> list[PriorLookup]:
+    """The Receiver's opening turn for each claim (in order), through the cache: the one
+    prior computation of ``data priors``, evaluation and the tiny training data. Calls run
+    concurrently (a local model micro-batches them) under a progress bar."""
+    semaphore = asyncio.Semaphore(request.concurrency)
+    with tqdm(total=len(claims), desc=f"priors {receiver.backend.name}", unit="claim", disable=not request.progress) as bar:
+        async def one(claim: str) -> PriorLookup:
+            async with semaphore:
+                outcome = await _opening_turn(receiver, claim, request)
+            bar.update(1)
+            return outcome
+
+        return list(await asyncio.gather(*(one(c) for c in claims)))
+
+
+async def _opening_turn(receiver: Receiver, claim: str, request: PriorRequest) -> PriorLookup:
+    cached = request.cache.get(receiver, claim) is not None
+    try:
+        turn = await request.cache.get_or_compute(receiver, claim)
+    except request.failures as error:
+        logger.warning("Receiver opening turn failed for %r: %s", claim[:60], error)
+        return PriorLookup(claim, None, error=f"{type(error).__name__}: {error}")
+    confidence = None
+    if request.confidence is not None:
+        confidence = await request.confidence.get_or_compute(receiver.backend, claim, request.confidence_top_k,
+                                                             request.confidence_min_mass)
+    return PriorLookup(claim, turn, cached, confidence)

@@ -47,6 +47,7 @@ class ReceiverSettings:
     max_retries: int = RetryPolicy.max_retries  # transport retries, with backoff and jitter
     max_concurrency: int = 16  # calls in flight per process (endpoint) / largest batch (local model)
     api_key_env: str = "OPENAI_API_KEY"
+    device: Optional[str] = None  # a local model's torch device; None: cuda when available, else cpu
 
     def __post_init__(self) -> None:
         if self.kind not in RECEIVER_KINDS:

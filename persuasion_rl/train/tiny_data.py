@@ -54,23 +54,24 @@ def tiny_path(kind: str, setting: str = "static", sender_word_limit: int = 250, 
     raise ValueError(f"unknown tiny asset {kind!r}: sender, receiver, claims, train or val")
 
 
-def _priors(receiver_path: Path, claims: list[str], receiver_word_limit: int) -> list[tuple[str, float]]:
+def _priors(receiver_path: Path, claims: list[str], receiver_word_limit: int, cache: Path) -> list[tuple[str, float]]:
     """The tiny Receiver's opening reply to each claim (greedy), checked for a score, and
-    its expected prior score."""
-    from persuasion_rl.game import PromptConfig, Transcript
-    from persuasion_rl.receivers import Receiver, ScoringConfig, ScoringMode, gather_limited, run_sync
-    from persuasion_rl.receivers.transformers_backend import TransformersChatModel
+    its expected prior score, through the prior cache."""
+    from persuasion_rl.game import PromptConfig
+    from persuasion_rl.receivers import Receiver, ScoringConfig, ScoringMode, run_sync
+    from persuasion_rl.receivers.factory import make_backend
+    from persuasion_rl.receivers.prior_cache import PriorCache, PriorRequest, opening_turns
+    from persuasion_rl.receivers.settings import TINY_RECEIVER_NAME, ReceiverSettings
 
-    backend = TransformersChatModel(receiver_path, device="cpu", name="tiny-receiver")
+    backend = make_backend(ReceiverSettings("tiny_cpu", name=TINY_RECEIVER_NAME, path=str(receiver_path), device="cpu"))
+    # expected mode: the opening turn is the greedy reply and the expected score after <score>
     receiver = Receiver(backend, PromptConfig(receiver_word_limit=receiver_word_limit),
-                        ScoringConfig(mode=ScoringMode.SAMPLE, reply_max_tokens=PRIOR_MAX_TOKENS, temperature=0.0))
-    expected = Receiver(backend, receiver.prompts, ScoringConfig(mode=ScoringMode.EXPECTED))
-    replies = run_sync(gather_limited([receiver.reply(claim, Transcript()) for claim in claims], limit=16))
-    scores = run_sync(gather_limited([expected.score(claim, Transcript()) for claim in claims], limit=16))
-    unscored = [claim for claim, reply, score in zip(claims, replies, scores) if not (reply.ok and score.ok)]
+                        ScoringConfig(mode=ScoringMode.EXPECTED, reply_max_tokens=PRIOR_MAX_TOKENS, temperature=0.0))
+    lookups = run_sync(opening_turns(receiver, claims, PriorRequest(PriorCache(cache), progress=False)))
+    unscored = [lookup.claim for lookup in lookups if not (lookup.turn and lookup.turn.reply.ok and lookup.turn.score is not None)]
     if unscored:
         raise RuntimeError(f"the tiny Receiver gave no readable prior score for {len(unscored)} claims, e.g. {unscored[0]!r}")
-    return [(reply.raw, score.score) for reply, score in zip(replies, scores)]
+    return [(lookup.turn.reply.raw, lookup.turn.score) for lookup in lookups]
 
 
 def build_tiny_data(spec: TinyDataSpec = TinyDataSpec(), force: bool = False) -> dict[str, Path]:
@@ -88,7 +89,7 @@ def build_tiny_data(spec: TinyDataSpec = TinyDataSpec(), force: bool = False) ->
         return paths
     assets = build_tiny_models()
     claims = [json.loads(line) for line in assets.claims.read_text(encoding="utf-8").splitlines() if line.strip()]
-    replies = _priors(assets.receiver, [c["claim"] for c in claims], spec.receiver_word_limit)
+    replies = _priors(assets.receiver, [c["claim"] for c in claims], spec.receiver_word_limit, assets_root() / "priors.jsonl")
     config = PromptConfig(setting=spec.setting, sender_word_limit=spec.sender_word_limit,
                           receiver_word_limit=spec.receiver_word_limit)
     split_at = len(claims) - VAL_CLAIMS

@@ -26,7 +26,6 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -36,12 +35,13 @@ import torch
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
+from persuasion_rl.receivers.batching import MicroBatcher
+
 from .bootstrap import ROLLOUT_NAME  # noqa: F401  (the name this backend is registered under)
 
 logger = logging.getLogger(__name__)
 
 SERVER_PREFIX = "hf_"
-_BATCH_WAIT_S = 0.005
 
 
 def server_actor_name(replica_rank: int, node_rank: int = 0, is_reward_model: bool = False, suffix: str = "") -> str:
@@ -156,40 +156,6 @@ class TokenGenerator:
                                f"unexpected {result.unexpected_keys[:5]}")
 
 
-class _KeyedBatcher:
-    """Collects concurrent requests for a few milliseconds and runs each sampling group
-    as one blocking batch in a worker thread, so the actor's event loop stays free."""
-
-    def __init__(self, run_batch, max_batch: int):
-        self._run_batch = run_batch
-        self._max_batch = max_batch
-        self._pending: dict[Hashable, list[tuple[Any, asyncio.Future]]] = {}
-        self._lock = asyncio.Lock()
-
-    async def submit(self, key: Hashable, item: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        group = self._pending.setdefault(key, [])
-        group.append((item, future))
-        if len(group) == 1:
-            loop.call_later(_BATCH_WAIT_S, lambda: asyncio.ensure_future(self._flush(key)))
-        return await future
-
-    async def _flush(self, key: Hashable) -> None:
-        async with self._lock:
-            while self._pending.get(key):
-                batch, self._pending[key] = self._pending[key][: self._max_batch], self._pending[key][self._max_batch:]
-                try:
-                    results = await asyncio.to_thread(self._run_batch, key, [item for item, _ in batch])
-                except Exception as error:  # every waiter sees the failure
-                    for _, future in batch:
-                        future.done() or future.set_exception(error)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    future.done() or future.set_result(result)
-            self._pending.pop(key, None)
-
-
 # ---------------------------------------------------------------------------------------
 # the server actor
 # ---------------------------------------------------------------------------------------
@@ -217,7 +183,7 @@ class HFRolloutServer:
         self.is_reward_model = is_reward_model
         self.global_steps: Optional[int] = None
         self.generator: Optional[TokenGenerator] = None
-        self.batcher: Optional[_KeyedBatcher] = None
+        self.batcher: Optional[MicroBatcher] = None
         self.address: Optional[tuple[str, int]] = None
         self._http_task: Optional[asyncio.Task] = None
         threads = os.environ.get("PERSUASION_RL_ROLLOUT_THREADS")
@@ -255,7 +221,7 @@ class HFRolloutServer:
 
         if not self.is_reward_model:
             self.generator = await asyncio.to_thread(self._load_generator)
-            self.batcher = _KeyedBatcher(self._run_batch, max_batch=max(1, min(self.config.max_num_seqs, 256)))
+            self.batcher = MicroBatcher(self._run_batch, max_batch=max(1, min(self.config.max_num_seqs, 256)))
         app = await asyncio.to_thread(self._http_app)
         host = ray.util.get_node_ip_address().strip("[]")
         port, self._http_task = await run_uvicorn(app, None, host)
