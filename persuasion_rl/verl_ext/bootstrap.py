@@ -11,7 +11,7 @@ does nothing, so it is always safe to list.
 Activation registers, through verl's extension points:
 * the CPU platform (``PlatformRegistry``),
 * the "hf" rollout replica (``RolloutReplicaRegistry``) and its worker-side adapter,
-* the one monkeypatch (critic attention, see ``patches.py``).
+* the monkeypatches of ``patches.py`` (critic attention, gloo process groups).
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ _active = False
 
 
 def cpu_selected() -> bool:
-    return os.environ.get("VERL_PLATFORM", "").strip().lower() == "cpu"
+    """Is this process verl on the CPU? The one answer: ``persuasion-rl train`` exports
+    ``VERL_PLATFORM=cpu`` into every process of a CPU run (driver and Ray workers), and
+    verl's platform manager reads the same variable."""
+    return os.environ.get("VERL_PLATFORM", "").strip().lower() == CPU_ENV["VERL_PLATFORM"]
 
 
 def _load_hf_replica():

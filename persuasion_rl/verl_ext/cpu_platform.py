@@ -10,7 +10,6 @@ with ``VERL_PLATFORM=cpu`` (see ``verl/plugin/platform/platform_manager.py``).
 from __future__ import annotations
 
 import logging
-import os
 import types
 from contextlib import contextmanager
 from typing import Any, Optional
@@ -19,6 +18,8 @@ import psutil
 import torch
 
 from verl.plugin.platform import PlatformBase, PlatformRegistry
+
+from .bootstrap import cpu_selected
 
 logger = logging.getLogger(__name__)
 
@@ -170,5 +171,5 @@ def register() -> type[PlatformCPU]:
     return PlatformCPU
 
 
-if os.environ.get("VERL_PLATFORM", "").strip().lower() == PLATFORM_NAME:
+if cpu_selected():
     register()

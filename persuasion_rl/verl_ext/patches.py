@@ -1,9 +1,9 @@
 """The one module that monkeypatches verl. Each patch names the verl line it works around.
 
 Everything else in ``verl_ext`` goes through verl's extension points (platform registry,
-rollout replica registry, TaskRunner and worker subclasses, Hydra config). What is here
-could not: the code that needs changing is a module-level function that verl calls from
-inside its engine. ``tests/verl_ext/test_verl_contracts.py`` fails when a verl upgrade
+rollout replica registry, TaskRunner subclass, Hydra config). What is here could not:
+the code that needs changing is a module-level function that verl calls from inside its
+engine or workers. The patches are applied only on the CPU platform (``bootstrap``). ``tests/verl_ext/test_verl_contracts.py`` fails when a verl upgrade
 moves or changes a patched symbol.
 """
 
@@ -58,5 +58,53 @@ def patch_valuehead_attention(attn_implementation: str = "sdpa") -> bool:
     return True
 
 
+GLOO = "gloo"
+PROCESS_GROUP_SIGNATURE = ("timeout_second", "backend")
+PROCESS_GROUP_CALLERS = ("verl.workers.engine_workers",)  # modules that imported the helper by name
+
+
+def patch_gloo_process_group() -> bool:
+    """Open verl's worker process groups with plain ``gloo`` on the CPU platform.
+
+    Works around verl 0.9.1 ``verl/utils/distributed.py:89``:
+    ``initialize_global_process_group_ray`` defaults its backend to
+    ``f"cpu:gloo,{get_device_name()}:{get_nccl_backend()}"``, i.e. ``"cpu:gloo,cpu:gloo"``
+    on a CPU, which torch rejects ("Duplicate device type cpu"). Every trainer's workers
+    reach it through ``TrainingWorker.__init__`` (``verl/workers/engine_workers.py:89``,
+    the legacy trainer's and v1's alike), which imported it by name: the wrapper replaces
+    both the helper and that imported name, so CPU support does not depend on which
+    trainer or TaskRunner class runs. An explicit backend (verl's checkpoint engine passes
+    ``"cpu:gloo"``) is left alone. Returns False when already applied.
+    """
+    import importlib
+    import sys
+
+    import verl.utils.distributed as verl_distributed
+
+    original = verl_distributed.initialize_global_process_group_ray
+    if getattr(original, _PATCHED_FLAG, False):
+        return False
+    parameters = tuple(inspect.signature(original).parameters)
+    if parameters != PROCESS_GROUP_SIGNATURE:
+        raise RuntimeError(f"verl.utils.distributed.initialize_global_process_group_ray{parameters} changed; review patches.py")
+
+    def initialize_global_process_group_ray(timeout_second=None, backend=None):
+        return original(timeout_second=timeout_second, backend=backend or GLOO)
+
+    setattr(initialize_global_process_group_ray, _PATCHED_FLAG, True)
+    initialize_global_process_group_ray.__wrapped__ = original
+    verl_distributed.initialize_global_process_group_ray = initialize_global_process_group_ray
+    # a caller imported before this patch holds the original under its own name; one
+    # imported later copies the wrapper from verl.utils.distributed
+    for name in PROCESS_GROUP_CALLERS:
+        if name in sys.modules:
+            module = importlib.import_module(name)
+            if module.initialize_global_process_group_ray is original:
+                module.initialize_global_process_group_ray = initialize_global_process_group_ray
+    logger.debug("patched verl's initialize_global_process_group_ray to default to gloo")
+    return True
+
+
 def apply_cpu_patches() -> None:
     patch_valuehead_attention("sdpa")
+    patch_gloo_process_group()

@@ -61,6 +61,37 @@ def test_bootstrap_registers_everything_in_a_fresh_process():
     assert out.stdout.split() == ["cpu", "gloo", "HFReplica", "HFServerAdapter", "True"]
 
 
+GLOO_CODE = (
+    "import os, socket\n"
+    "{before}"
+    "import verl.workers.engine_workers as workers\n"
+    "{patch}"
+    "import torch.distributed as dist\n"
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()\n"
+    "os.environ.update(RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))\n"
+    "workers.initialize_global_process_group_ray(timeout_second=None)\n"  # as TrainingWorker.__init__ calls it
+    "print(dist.get_backend())\n"
+)
+
+
+@pytest.mark.parametrize("order", ["bootstrap first", "workers imported first"])
+def test_workers_open_a_gloo_process_group_on_the_cpu(order):
+    """TrainingWorker's process group (every trainer class's workers) opens on the CPU:
+    verl's own default backend string 'cpu:gloo,cpu:gloo' is refused by torch."""
+    if order == "bootstrap first":
+        code = GLOO_CODE.format(before="import verl\n", patch="")
+        env = {"VERL_PLATFORM": "cpu", "VERL_USE_EXTERNAL_MODULES": "persuasion_rl.verl_ext.bootstrap"}
+    else:  # the patch applied after verl's workers module was imported
+        code = GLOO_CODE.format(before="", patch="from persuasion_rl.verl_ext.patches import patch_gloo_process_group as p\n"
+                                                   "assert p() and not p()\n")
+        env = {}
+    base = {k: v for k, v in os.environ.items() if k != "VERL_PLATFORM"}
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env, "PYTHONPATH": str(REPO)}, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-1] == "gloo"
+
+
 def test_bootstrap_does_nothing_on_another_platform():
     code = "import persuasion_rl.verl_ext.bootstrap as b; import verl.plugin.platform as p; print(b.is_active(), 'cpu' in p.PlatformRegistry.registered_names())"
     env = {k: v for k, v in os.environ.items() if k != "VERL_PLATFORM"}

@@ -73,23 +73,45 @@ def test_engine_device_override_picks_the_fsdp_engine():
         assert "cuda" in EngineRegistry._engines[model_type]["fsdp2"] or ("cuda", "nvidia") in EngineRegistry._engines[model_type]["fsdp2"]
 
 
-# ---- process group (task_runner.py) ---------------------------------------------------
+# ---- process group (patches.patch_gloo_process_group) ---------------------------------
 
 
-def test_process_group_helper_and_worker_hooks():
-    from verl.utils.distributed import initialize_global_process_group_ray
-    from verl.workers.engine_workers import ActorRolloutRefWorker, TrainingWorker
+def test_process_group_helper_is_what_every_trainers_workers_call():
+    import importlib
 
-    assert params(initialize_global_process_group_ray) == ["timeout_second", "backend"], VERL
-    helper = source(initialize_global_process_group_ray)
-    # the workaround relies on both: the default backend string, and the no-op once initialised
-    assert 'f"cpu:gloo,{get_device_name()}:{get_nccl_backend()}"' in helper, VERL
-    assert "is_initialized()" in helper, VERL
-    assert params(TrainingWorker.__init__) == ["config"], VERL
-    assert "initialize_global_process_group_ray(" in source(TrainingWorker.__init__), VERL
-    assert ActorRolloutRefWorker.actor_worker_cls is TrainingWorker and ActorRolloutRefWorker.ref_worker_cls is TrainingWorker, VERL
-    init_model = source(ActorRolloutRefWorker.init_model)
-    assert "self.ref_worker_cls(" in init_model and "self.actor_worker_cls(" in init_model, VERL
+    import verl.utils.distributed as distributed
+    from verl.workers.engine_workers import TrainingWorker
+
+    from persuasion_rl.verl_ext.patches import PROCESS_GROUP_CALLERS, PROCESS_GROUP_SIGNATURE
+
+    helper = inspect.unwrap(distributed.initialize_global_process_group_ray)  # this process may hold the patch
+    assert tuple(params(helper)) == PROCESS_GROUP_SIGNATURE, VERL
+    # the default backend string the patch replaces, and the no-op once a group exists
+    assert 'backend = backend or f"cpu:gloo,{get_device_name()}:{get_nccl_backend()}"' in source(helper), VERL
+    assert "is_initialized()" in source(helper), VERL
+    # the wrapped symbol: imported by name into the module whose workers call it
+    for name in PROCESS_GROUP_CALLERS:
+        module = importlib.import_module(name)
+        assert inspect.unwrap(module.initialize_global_process_group_ray) is helper, f"{VERL}: {name} lost the helper"
+    assert "initialize_global_process_group_ray(timeout_second=None)" in source(TrainingWorker.__init__), VERL
+    callers = [path for path in _verl_sources() if "initialize_global_process_group_ray(" in path.read_text(encoding="utf-8")
+               and path.name != "distributed.py"]
+    unpatched = [str(path) for path in callers if _module_name(path) not in PROCESS_GROUP_CALLERS
+                 and 'backend="cpu:gloo"' not in path.read_text(encoding="utf-8")]
+    assert not unpatched, f"{VERL}: new callers of initialize_global_process_group_ray: add them to PROCESS_GROUP_CALLERS"
+
+
+def _verl_sources():
+    from pathlib import Path
+
+    return sorted(Path(verl.__file__).parent.rglob("*.py"))
+
+
+def _module_name(path) -> str:
+    from pathlib import Path
+
+    relative = path.relative_to(Path(verl.__file__).parent.parent).with_suffix("")
+    return ".".join(relative.parts)
 
 
 def test_task_runner_hooks():
