@@ -19,6 +19,10 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..receivers.confidence import DEFAULT_MIN_MASS, DEFAULT_TOP_K
+from ..receivers.receiver import ScoringConfig
+from ..receivers.scoring import ScoringMode
+
 log = logging.getLogger(__name__)
 
 SETTING_CHOICES = {"static": ("static",), "dynamic": ("dynamic",), "both": ("static", "dynamic")}
@@ -101,10 +105,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--setting", choices=list(SETTING_CHOICES), default="both")
     p.add_argument("--samples", type=int, default=1, help="games per claim, setting and Receiver (K)")
     p.add_argument("--out", type=Path, help="results folder (transcripts.jsonl, results.md/csv; reruns resume)")
-    p.add_argument("--mode", choices=["expected", "sample"], default="expected", help="Receiver scoring mode")
-    p.add_argument("--receiver-temperature", type=float, default=0.0)
-    p.add_argument("--receiver-max-tokens", type=int, default=256)
-    p.add_argument("--top-logprobs", type=int, default=20, help="expected scoring: next tokens asked for")
+    p.add_argument("--mode", choices=[m.value for m in ScoringMode], default=ScoringConfig.mode.value, help="Receiver scoring mode")
+    p.add_argument("--receiver-temperature", type=float, default=ScoringConfig.temperature)
+    p.add_argument("--receiver-max-tokens", type=int, default=ScoringConfig.reply_max_tokens)
+    p.add_argument("--top-logprobs", type=int, default=ScoringConfig.top_logprobs, help="expected scoring: next tokens asked for")
     p.add_argument("--sender-max-tokens", type=int, default=1024)
     p.add_argument("--sender-temperature", type=float, default=0.7)
     p.add_argument("--sender-top-p", type=float, default=1.0)
@@ -112,8 +116,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="a reply without <argument>: a failed game (penalty, default) or the raw reply as the argument")
     p.add_argument("--no-final-reply", action="store_true", help="do not generate the Receiver's last reply text")
     p.add_argument("--no-confidence", action="store_true", help="skip the prior-confidence probe")
-    p.add_argument("--confidence-top-k", type=int, default=20)
-    p.add_argument("--confidence-min-mass", type=float, default=0.5)
+    p.add_argument("--confidence-top-k", type=int, default=DEFAULT_TOP_K)
+    p.add_argument("--confidence-min-mass", type=float, default=DEFAULT_MIN_MASS)
     p.add_argument("--concurrency", type=int, default=8, help="games in flight")
     p.add_argument("--retry-failed", action="store_true", help="also replay games that failed on parsing")
     p.add_argument("--no-progress", action="store_true")

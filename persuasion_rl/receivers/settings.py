@@ -19,10 +19,10 @@ Spec strings: ``tiny``, ``hf:PATH`` (or a bare local path), ``openai:BASE_URL#MO
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from persuasion_rl.errors import UserError
+from persuasion_rl.errors import UserError, reject_unknown_fields
 
 from .openai_backend import RetryPolicy
 
@@ -62,10 +62,7 @@ class ReceiverSettings:
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> "ReceiverSettings":
         """The ``persuasion.receiver`` section; unknown keys are an error, not ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ReceiverSpecError(f"unknown persuasion.receiver field(s) {unknown}; known: {sorted(known)}")
+        reject_unknown_fields(cls, section, "persuasion.receiver field(s)", ReceiverSpecError)
         if "kind" not in section:
             raise ReceiverSpecError("persuasion.receiver.kind is missing (pick a receiver group: receiver=tiny_cpu|vllm|openai)")
         return cls(**section)

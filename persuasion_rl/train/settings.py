@@ -6,10 +6,10 @@ these dataclasses check ours at composition time, with messages that name the fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from persuasion_rl.errors import UserError
+from persuasion_rl.errors import UserError, reject_unknown_fields
 from persuasion_rl.game.engine import GameConfig, MissingArgument
 from persuasion_rl.game.prompts import PromptConfig, Setting
 from persuasion_rl.receivers.receiver import ScoringConfig
@@ -90,10 +90,7 @@ class PersuasionSettings:
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> "PersuasionSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise SettingsError(f"unknown persuasion.* field(s) {unknown}; known: {sorted(known)}")
+        reject_unknown_fields(cls, section, "persuasion.* field(s)", SettingsError)
         values = dict(section)
         try:
             values["receiver"] = ReceiverSettings.from_config(dict(values.get("receiver") or {}))

@@ -18,6 +18,24 @@ _PATCHED_FLAG = "_persuasion_rl_patched"
 VALUEHEAD_SIGNATURE = ("local_path", "torch_dtype", "model_config", "trust_remote_code")
 
 
+def _unpatched(module, name: str, signature: tuple[str, ...]):
+    """verl's function to wrap, or None when the patch is already applied; an error if its
+    signature changed (the patch would then be wrong, not merely stale)."""
+    original = getattr(module, name)
+    if getattr(original, _PATCHED_FLAG, False):
+        return None
+    parameters = tuple(inspect.signature(original).parameters)
+    if parameters != signature:
+        raise RuntimeError(f"{module.__name__}.{name}{parameters} changed; review persuasion_rl/verl_ext/patches.py")
+    return original
+
+
+def _install(module, name: str, replacement, original) -> None:
+    setattr(replacement, _PATCHED_FLAG, True)
+    replacement.__wrapped__ = original
+    setattr(module, name, replacement)
+
+
 def patch_valuehead_attention(attn_implementation: str = "sdpa") -> bool:
     """Load the PPO critic with ``attn_implementation`` instead of FlashAttention-2.
 
@@ -30,12 +48,9 @@ def patch_valuehead_attention(attn_implementation: str = "sdpa") -> bool:
     """
     import verl.utils.model as verl_model
 
-    original = verl_model.load_valuehead_model
-    if getattr(original, _PATCHED_FLAG, False):
+    original = _unpatched(verl_model, "load_valuehead_model", VALUEHEAD_SIGNATURE)
+    if original is None:
         return False
-    parameters = tuple(inspect.signature(original).parameters)
-    if parameters != VALUEHEAD_SIGNATURE:
-        raise RuntimeError(f"verl.utils.model.load_valuehead_model{parameters} changed; review patches.py")
 
     def load_valuehead_model(local_path, torch_dtype, model_config, trust_remote_code):
         from transformers import AutoModelForTokenClassification
@@ -51,9 +66,7 @@ def patch_valuehead_attention(attn_implementation: str = "sdpa") -> bool:
             trust_remote_code=trust_remote_code,
         )
 
-    setattr(load_valuehead_model, _PATCHED_FLAG, True)
-    load_valuehead_model.__wrapped__ = original
-    verl_model.load_valuehead_model = load_valuehead_model
+    _install(verl_model, "load_valuehead_model", load_valuehead_model, original)
     logger.debug("patched verl.utils.model.load_valuehead_model to use %s attention", attn_implementation)
     return True
 
@@ -81,26 +94,21 @@ def patch_gloo_process_group() -> bool:
 
     import verl.utils.distributed as verl_distributed
 
-    original = verl_distributed.initialize_global_process_group_ray
-    if getattr(original, _PATCHED_FLAG, False):
+    original = _unpatched(verl_distributed, "initialize_global_process_group_ray", PROCESS_GROUP_SIGNATURE)
+    if original is None:
         return False
-    parameters = tuple(inspect.signature(original).parameters)
-    if parameters != PROCESS_GROUP_SIGNATURE:
-        raise RuntimeError(f"verl.utils.distributed.initialize_global_process_group_ray{parameters} changed; review patches.py")
 
     def initialize_global_process_group_ray(timeout_second=None, backend=None):
         return original(timeout_second=timeout_second, backend=backend or GLOO)
 
-    setattr(initialize_global_process_group_ray, _PATCHED_FLAG, True)
-    initialize_global_process_group_ray.__wrapped__ = original
-    verl_distributed.initialize_global_process_group_ray = initialize_global_process_group_ray
+    _install(verl_distributed, "initialize_global_process_group_ray", initialize_global_process_group_ray, original)
     # a caller imported before this patch holds the original under its own name; one
     # imported later copies the wrapper from verl.utils.distributed
     for name in PROCESS_GROUP_CALLERS:
         if name in sys.modules:
-            module = importlib.import_module(name)
-            if module.initialize_global_process_group_ray is original:
-                module.initialize_global_process_group_ray = initialize_global_process_group_ray
+            caller = importlib.import_module(name)
+            if caller.initialize_global_process_group_ray is original:
+                caller.initialize_global_process_group_ray = initialize_global_process_group_ray
     logger.debug("patched verl's initialize_global_process_group_ray to default to gloo")
     return True
 

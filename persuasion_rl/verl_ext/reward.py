@@ -31,9 +31,10 @@ Policies (documented in README "Reward"):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from persuasion_rl.errors import reject_unknown_fields
 from persuasion_rl.game import PromptConfig, parse_receiver_reply
 from persuasion_rl.game.engine import Game, GameAborted, GameConfig, ReceiverTurn
 from persuasion_rl.receivers.base import ReceiverError
@@ -72,10 +73,7 @@ class RewardSettings:
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> "RewardSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise TypeError(f"unknown reward_kwargs {unknown}; known: {sorted(known)}")
+        reject_unknown_fields(cls, kwargs, "reward_kwargs", TypeError)
         settings = cls(**kwargs)
         if settings.missing_argument not in MISSING_ARGUMENT_POLICIES:
             raise ValueError(f"missing_argument must be one of {MISSING_ARGUMENT_POLICIES}, got {settings.missing_argument!r}")
