@@ -37,4 +37,10 @@ def test_two_grpo_steps_of_the_dynamic_game(dynamic_run):
         # Sender tokens carry rollout log-probs and Receiver tokens are masked: a wrong mask
         # pushes this metric towards 1 (shared/notes/verl_on_cpu.md)
         assert metrics["training/rollout_probs_diff_max"] < 1e-3
+        # the Receiver's costs are counted per sample, as in the static game: re-asks for an
+        # unreadable score, and the client's retries (none: the local Receiver has no transport)
+        calls = ["persuasion/parse_failure_rate", "receiver/retries", "receiver/timeouts", "receiver/errors"]
+        assert all(k in metrics and finite(metrics[k]) for k in calls), {k: metrics.get(k) for k in calls}
+        assert 0.0 <= metrics["persuasion/parse_failure_rate"] <= 1.0
+        assert metrics["receiver/retries"] == metrics["receiver/timeouts"] == metrics["receiver/errors"] == 0.0
     assert (dynamic_run.run_dir / "checkpoints" / "global_step_2" / "actor").is_dir()
