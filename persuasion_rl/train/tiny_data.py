@@ -54,7 +54,7 @@ def tiny_path(kind: str, setting: str = "static", sender_word_limit: int = 250, 
     raise ValueError(f"unknown tiny asset {kind!r}: sender, receiver, claims, train or val")
 
 
-def _priors(receiver_path: Path, claims: list[str], receiver_word_limit: int, cache: Path) -> list[tuple[str, float]]:
+def tiny_priors(receiver_path: Path, claims: list[str], receiver_word_limit: int, cache: Path) -> list[tuple[str, float]]:
     """The tiny Receiver's opening reply to each claim (greedy), checked for a score, and
     its expected prior score, through the prior cache."""
     from persuasion_rl.game import PromptConfig
@@ -89,7 +89,7 @@ def build_tiny_data(spec: TinyDataSpec = TinyDataSpec(), force: bool = False) ->
         return paths
     assets = build_tiny_models()
     claims = [json.loads(line) for line in assets.claims.read_text(encoding="utf-8").splitlines() if line.strip()]
-    replies = _priors(assets.receiver, [c["claim"] for c in claims], spec.receiver_word_limit, assets_root() / "priors.jsonl")
+    replies = tiny_priors(assets.receiver, [c["claim"] for c in claims], spec.receiver_word_limit, assets_root() / "priors.jsonl")
     config = PromptConfig(setting=spec.setting, sender_word_limit=spec.sender_word_limit,
                           receiver_word_limit=spec.receiver_word_limit)
     split_at = len(claims) - VAL_CLAIMS

@@ -33,3 +33,19 @@ def test_built_once_then_reused(tiny_assets):
 def test_paths_follow_the_prompt_settings():
     assert tiny_path("train", "dynamic", 100, 50).endswith("rl2-dynamic-s100-r50/train.parquet")
     assert tiny_path("sender").endswith("/sender")
+
+
+def test_priors_come_through_the_prior_cache_and_match_the_built_rows(tiny_assets, tmp_path):
+    import pytest
+
+    from persuasion_rl.receivers.prior_cache import PriorCache
+    from persuasion_rl.train.tiny_data import tiny_priors
+
+    train = pq.read_table(build_tiny_data(TinyDataSpec())["train"]).to_pylist()[:3]
+    claims = [row["extra_info"]["claim"] for row in train]
+    cache = tmp_path / "priors.jsonl"
+    first = tiny_priors(tiny_assets.receiver, claims, 250, cache)
+    assert len(PriorCache(cache)) == 3 and tiny_priors(tiny_assets.receiver, claims, 250, cache) == first
+    for row, (reply, expected) in zip(train, first):
+        assert reply == row["extra_info"]["prior_reply"]
+        assert expected == pytest.approx(row["extra_info"]["prior_expected_score"], abs=1e-3)
