@@ -123,24 +123,26 @@ def test_sender_turn_cut_at_its_limit_is_closed_untrained(tiny_assets):
     assert tokenizer.decode(ids).count("<|im_end|>\n<|im_start|>user") == 2
 
 
-def test_receiver_failure_mid_game_fails_loudly(tiny_assets, monkeypatch):
-    server = ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS)
-    calls = []
-
-    def break_second_reply(loop):
+def unreadable_reply(monkeypatch, at: int, calls: list):
+    """A ``prepare`` hook: the loop's Receiver answers its ``at``-th call with no readable score."""
+    def prepare(loop):
         real_turn = loop.receiver.turn
 
-        async def failing(messages, need_reply):
+        async def scripted(messages, need_reply):
             calls.append(1)
-            if len(calls) == 2:
-                from persuasion_rl.game.engine import ReceiverTurn
+            if len(calls) == at:
                 return ReceiverTurn(None, None, error="no readable score")
             return await real_turn(messages, need_reply)
 
-        monkeypatch.setattr(loop.receiver, "turn", failing)
+        monkeypatch.setattr(loop.receiver, "turn", scripted)
 
+    return prepare
+
+
+def test_receiver_failure_mid_game_fails_loudly(tiny_assets, monkeypatch):
+    server = ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS)
     with pytest.raises(GameAborted, match="round 2"):
-        play(tiny_assets, server, prepare=break_second_reply)
+        play(tiny_assets, server, prepare=unreadable_reply(monkeypatch, 2, []))
 
 
 def test_unreachable_receiver_kind_is_a_clear_error():
@@ -167,19 +169,7 @@ def test_parse_retries_are_counted(tiny_assets, monkeypatch):
     so persuasion/parse_failure_rate is true in dynamic runs."""
     server = ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS)
     calls = []
-
-    def unreadable_first_reply(loop):
-        real_turn = loop.receiver.turn
-
-        async def flaky(messages, need_reply):
-            calls.append(1)
-            if len(calls) == 1:
-                return ReceiverTurn(None, None, error="no readable score")
-            return await real_turn(messages, need_reply)
-
-        monkeypatch.setattr(loop.receiver, "turn", flaky)
-
-    output = play(tiny_assets, server, prepare=unreadable_first_reply, parse_retries=2)
+    output = play(tiny_assets, server, prepare=unreadable_reply(monkeypatch, 1, calls), parse_retries=2)
     info = output.extra_fields["reward_extra_info"]
     assert info["receiver_parse_retries"] == 1.0 and len(calls) == 4  # round 1 asked twice, rounds 2-3 once
     assert info["turns_completed"] == 3.0
