@@ -16,13 +16,33 @@ import asyncio
 import logging
 import time
 
-from persuasion_rl.assets.tiny import build_bench_receiver, build_tiny_models, tiny_claims
+from pathlib import Path
+
+from persuasion_rl.assets.tiny import (
+    TinyAssetsSpec, TinyModelSpec, build_model, build_tiny_models, build_tokenizer, default_cache_dir, save_model, tiny_claims,
+)
 from persuasion_rl.game import Transcript
 from persuasion_rl.receivers import GenerationParams, Receiver, ScoringConfig
 from persuasion_rl.receivers.scoring import SCORE_STOP
 from persuasion_rl.receivers.transformers_backend import TransformersChatModel
 
 logger = logging.getLogger("bench_reward")
+
+# A ~25M-parameter Receiver: big enough that a forward pass, not Python overhead, dominates.
+BENCH_RECEIVER = TinyModelSpec(
+    hidden_size=512, intermediate_size=1376, num_hidden_layers=8, num_attention_heads=8,
+    num_key_value_heads=4, format_prime_steps=0,
+)
+
+
+def build_bench_receiver(seed: int = 0) -> Path:
+    """The ~25M-parameter random Receiver with the tiny tokenizer, cached next to the tiny models."""
+    spec = TinyAssetsSpec(seed=seed)
+    path = default_cache_dir() / f"bench-receiver-{spec.digest()}"
+    if not path.exists():
+        tokenizer = build_tokenizer(spec.vocab_size)
+        save_model(build_model(tokenizer, BENCH_RECEIVER, seed), tokenizer, path)
+    return path
 
 
 def _prompts(receiver: Receiver, batch: int) -> list[list[dict]]:

@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from persuasion_rl.train.isolated import IsolatedRun, run_train  # noqa: E402
+from benchmarks.isolated import IsolatedRun, run_train  # noqa: E402
 
 RULE_REWARD = ["reward.reward_model.enable=false", "reward.reward_model.enable_resource_pool=false",
                f"reward.custom_reward_function.path={REPO / 'benchmarks' / 'rule_reward.py'}",

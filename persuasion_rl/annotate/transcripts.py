@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..files import JsonlError, read_jsonl
 from ..game.likert import LIKERT_MAX, LIKERT_MIN
 
 SETTINGS = ("static", "dynamic")
@@ -241,17 +242,6 @@ def game_to_dict(game: Game) -> dict[str, Any]:
     }
 
 
-def _parse_line(path: Path, lineno: int, line: str) -> Game:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise TranscriptFileError(f"{path} line {lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
-    try:
-        return parse_game(record)
-    except _FieldError as exc:
-        raise TranscriptFileError(f"{path} line {lineno}: {exc}") from exc
-
-
 def load_games(path: str | Path) -> list[Game]:
     """All games of a JSON-lines file, in file order. Blank lines are skipped.
 
@@ -259,20 +249,20 @@ def load_games(path: str | Path) -> list[Game]:
     and every repeated game_id, or when the file has no game at all.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TranscriptFileError(f"{path}: cannot read transcripts ({exc})") from exc
     games: list[Game] = []
     problems: list[str] = []
+    bad_lines: list[JsonlError] = []
     first_line: dict[str, int] = {}
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    try:
+        records = list(read_jsonl(path, errors=bad_lines))
+    except JsonlError as exc:
+        raise TranscriptFileError(f"{path}: cannot read transcripts ({exc.problem})") from None
+    problems.extend(f"{e.path} line {e.line}: {e.problem}" for e in bad_lines)
+    for lineno, record in records:
         try:
-            game = _parse_line(path, lineno, line)
-        except TranscriptFileError as exc:
-            problems.append(str(exc))
+            game = parse_game(record)
+        except _FieldError as exc:
+            problems.append(f"{path} line {lineno}: {exc}")
             continue
         if game.game_id in first_line:
             problems.append(f"{path} line {lineno}: field 'game_id': {game.game_id!r} already used on line {first_line[game.game_id]}")

@@ -16,10 +16,11 @@ import json
 import logging
 import os
 import random
-import shutil
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from persuasion_rl.files import atomic_dir, parse_jsonl, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +60,6 @@ class TinyAssetsSpec:
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-# A ~25M-parameter Receiver for benchmarks (bench_reward.py): big enough that a forward
-# pass, not Python overhead, dominates.
-BENCH_RECEIVER = TinyModelSpec(
-    hidden_size=512, intermediate_size=1376, num_hidden_layers=8, num_attention_heads=8,
-    num_key_value_heads=4, format_prime_steps=0,
-)
-
-
 @dataclass(frozen=True)
 class TinyAssets:
     root: Path
@@ -85,7 +78,7 @@ def _asset_text(name: str) -> str:
 
 
 def tiny_claims() -> list[dict]:
-    return [json.loads(line) for line in _asset_text("tiny_claims.jsonl").splitlines() if line.strip()]
+    return [record for _, record in parse_jsonl(_asset_text("tiny_claims.jsonl"), "tiny_claims.jsonl")]
 
 
 def _training_text() -> list[str]:
@@ -205,15 +198,12 @@ def _priming_example(tokenizer, rng, claims, sentences) -> tuple[list[int], list
     return p_ids + r_ids, [-100] * len(p_ids) + r_ids
 
 
-def _save(model, tokenizer, path: Path) -> None:
+def save_model(model, tokenizer, path: Path) -> None:
     """Write to a temporary directory, then rename: an interrupted build leaves no
     half-written model that a later call would mistake for a cached one."""
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
 
 
 def build_tiny_models(cache_dir: Path | None = None, spec: TinyAssetsSpec = TinyAssetsSpec(), force: bool = False) -> TinyAssets:
@@ -228,17 +218,7 @@ def build_tiny_models(cache_dir: Path | None = None, spec: TinyAssetsSpec = Tiny
         model = build_model(tokenizer, model_spec, seed)
         if model_spec.format_prime_steps:
             format_prime(model, tokenizer, model_spec.format_prime_steps, seed)
-        _save(model, tokenizer, path)
-    assets.claims.write_text(_asset_text("tiny_claims.jsonl"), encoding="utf-8")
+        save_model(model, tokenizer, path)
+    write_text_atomic(_asset_text("tiny_claims.jsonl"), assets.claims)
     logger.info("tiny models written to %s", root)
     return assets
-
-
-def build_bench_receiver(cache_dir: Path | None = None, seed: int = 0) -> Path:
-    """A ~25M-parameter random Receiver with the tiny tokenizer, for benchmarks."""
-    spec = TinyAssetsSpec(seed=seed)
-    path = Path(cache_dir or default_cache_dir()) / f"bench-receiver-{spec.digest()}"
-    if not path.exists():
-        tokenizer = build_tokenizer(spec.vocab_size)
-        _save(build_model(tokenizer, BENCH_RECEIVER, seed), tokenizer, path)
-    return path

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from ..game.prompts import PromptConfig, Setting, sender_opening_messages
 from .claims import ClaimRecord
 from .errors import DataError
-from .files import atomic_path
+from ..files import atomic_path
 from .priors import Prior, PriorSource, as_prior
 
 log = logging.getLogger(__name__)

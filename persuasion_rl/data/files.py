@@ -1,20 +1,18 @@
-"""File helpers shared by the readers and writers: strict decoding and atomic writes.
+"""Reading helpers of the dataset builders: strict decoding, errors as ``DataError``.
 
 Upstream corpora arrive from many hands, so text is decoded strictly as UTF-8 (a BOM is
 accepted) instead of letting a lenient codec turn bad bytes into silent mojibake; the
-error names the file, the line and the byte. Outputs are written to a temporary file in
-the destination directory and renamed with ``os.replace``, so a crash or a ``DataError``
-never leaves a half-written table behind.
+error names the file, the line and the byte. JSON lines are read and outputs written by
+the project's one file layer (``persuasion_rl.files``: its torn-last-line policy, atomic
+writes with the usual permissions), so a crash or a ``DataError`` never leaves a
+half-written table behind.
 """
 
 from __future__ import annotations
 
 import bz2
-import contextlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..files import JsonlError, parse_jsonl
+from ..files import write_parquet_atomic as write_parquet_atomic  # re-exported for the builders
 from .errors import DataError
 
 
@@ -63,47 +63,19 @@ def load_json(path: Path) -> Any:
 
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(0-based line number, object) for each non-blank line of a JSON-lines file."""
-    for number, line in enumerate(read_text(path).splitlines()):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"malformed JSON line: {exc.msg} (column {exc.colno})", record=f"line {number + 1}") from None
-        if not isinstance(obj, dict):
-            raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", record=f"line {number + 1}")
-        yield number, obj
+    """(0-based row, object) for each record of a JSON-lines file (``.bz2`` too), read with
+    ``persuasion_rl.files``'s policy; rows are 0-based like every provenance row."""
+    try:
+        for number, obj in parse_jsonl(read_text(path), path):
+            yield number - 1, obj
+    except JsonlError as error:
+        raise DataError(path, error.problem, record=f"line {error.line}", field=error.field) from None
 
 
 def natural_key(path: Path) -> tuple[Any, ...]:
     """Sort key with numbers compared as numbers: ``2.xml`` before ``10.xml``."""
     parts = re.split(r"(\d+)", path.as_posix())
     return tuple(int(p) if p.isdigit() else p for p in parts)
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it over ``path`` only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def read_parquet(path: Path) -> pa.Table:

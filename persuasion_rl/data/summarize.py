@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 from tqdm.auto import tqdm
 
 from .claims import ORIGIN_SUMMARY_PREFIX, ClaimRecord
-from persuasion_rl.jsonl import JsonlError, append_records, load_keyed
+from persuasion_rl.files import JsonlError, append_jsonl, load_keyed
 
 from .errors import DataError
 
@@ -99,12 +99,10 @@ class SummaryCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            records = load_keyed(self.path)
+            records = load_keyed(self.path, required=("output",))
         except JsonlError as error:
-            raise DataError(self.path, f"{error}; delete the line or the file to start over") from None
-        missing = [key for key, record in records.items() if "output" not in record]
-        if missing:
-            raise DataError(self.path, "corrupt cache entry (expected {key, output, ...}); delete the line or the file", record=f"key {missing[0]}")
+            raise DataError(self.path, f"{error.problem}; delete the line or the file to start over",
+                            record=f"line {error.line}" if error.line else None, field=error.field) from None
         self.entries: dict[str, str] = {key: record["output"] for key, record in records.items()}
 
     def get(self, key: str) -> str | None:
@@ -112,7 +110,7 @@ class SummaryCache:
 
     def put_many(self, entries: Sequence[dict[str, str]]) -> None:
         """Append and fsync, so everything returned so far survives a crash."""
-        append_records(self.path, entries)
+        append_jsonl(self.path, entries)
         self.entries.update((entry["key"], entry["output"]) for entry in entries)
 
 

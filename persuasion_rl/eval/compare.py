@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .records import EvalInputError, GameResult, load_results
-from .files import write_text
+from ..files import write_text_atomic
 from .stats import DEFAULT_BOOTSTRAP, DEFAULT_LEVEL, Estimate, paired_bootstrap, wilcoxon_signed_rank
 from .table import claim_groups, to_csv
 
@@ -117,8 +117,8 @@ def to_markdown(comparisons: Sequence[Comparison], level: float = DEFAULT_LEVEL)
 def write_comparison(comparisons: Sequence[Comparison], out_dir: str | Path, level: float = DEFAULT_LEVEL) -> dict[str, Path]:
     out = Path(out_dir)
     paths = {"markdown": out / "compare.md", "csv": out / "compare.csv", "json": out / "compare.json"}
-    write_text(to_markdown(comparisons, level), paths["markdown"])
-    write_text(to_csv([c.as_row() for c in comparisons]), paths["csv"])
+    write_text_atomic(to_markdown(comparisons, level), paths["markdown"])
+    write_text_atomic(to_csv([c.as_row() for c in comparisons]), paths["csv"])
     payload = [{**c.as_row(), "difference": asdict(c.difference)} for c in comparisons]
-    write_text(json.dumps(payload, indent=2), paths["json"])
+    write_text_atomic(json.dumps(payload, indent=2), paths["json"])
     return paths

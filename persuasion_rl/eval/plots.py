@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .files import output_path, write_text
+from ..files import atomic_path, write_text_atomic
 from .table import to_csv
 
 
@@ -25,7 +25,7 @@ def pyplot():
 def save_figure(fig, path: Path, dpi: int = 120) -> Path:
     plt = pyplot()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with output_path(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -42,12 +42,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_json(data: Any, path: Path) -> Path:
-    write_text(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n", path)
+    write_text_atomic(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n", path)
     return path
 
 
 def write_csv(rows: Sequence[dict], path: Path) -> Path:
-    write_text(to_csv(list(rows)), path)
+    write_text_atomic(to_csv(list(rows)), path)
     return path
 
 

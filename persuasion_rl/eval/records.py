@@ -23,14 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..jsonl import JsonlError, append_records, iter_records
+from ..game.gains import persuasion_gain
+from ..files import JsonlError, append_jsonl, read_jsonl, write_jsonl_atomic
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _round_views(obj: dict, rounds: list[dict]) -> tuple[tuple[float, ...], tupl
             answered.append(previous)
         score = _turn_score(r.get("receiver"))
         if score is not None and prior is not None:
-            gains.append(score - prior)
+            gains.append(persuasion_gain(prior, score))
         previous = _message(r.get("receiver"))
     return tuple(gains), tuple(sent), tuple(answered)
 
@@ -196,10 +196,11 @@ def parse_result(obj: Any, path: Path, line: int) -> GameResult:
 
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    """(1-based line, object): persuasion_rl.jsonl's reading (a truncated last line left by
-    a crash is dropped; any other bad line is an error naming the line)."""
+    """(1-based line, object), read with the project's one policy (persuasion_rl.files: a
+    torn last line left by a crash is ignored with a warning; any other bad line is an
+    error naming the line), raised as the evaluation's input error."""
     try:
-        yield from iter_records(path)
+        yield from read_jsonl(path)
     except JsonlError as error:
         raise EvalInputError(str(error)) from None
 
@@ -260,11 +261,9 @@ class TranscriptStore:
             return 0
         for key in keys:
             del self.records[key]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in self.records.values()), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_jsonl_atomic(self.records.values(), self.path)
         return len(keys)
 
     def append(self, key: GameKey, record: dict) -> None:
-        append_records(self.path, [record])
+        append_jsonl(self.path, [record])
         self.records[key] = record

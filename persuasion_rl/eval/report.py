@@ -19,7 +19,7 @@ from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
 
-from .files import write_text
+from ..files import write_text_atomic
 from .records import EvalInputError, GameResult, load_results
 from .stats import DEFAULT_BOOTSTRAP
 from .table import AVERAGE, ResultsTable, build_table, corpus_title, format_cell
@@ -168,5 +168,5 @@ def build_report(results_dir: str | Path, out: str | Path | None = None, *, n_bo
         analyses=analysis_sections(results_dir / "analysis", results_dir),
     )
     path = Path(out) if out else results_dir / "report.html"
-    write_text(html, path)
+    write_text_atomic(html, path)
     return path

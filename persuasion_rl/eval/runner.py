@@ -14,7 +14,6 @@ the whole folder is (re)written.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import Counter
@@ -25,6 +24,7 @@ from pathlib import Path
 import httpx
 from tqdm.auto import tqdm
 
+from ..files import append_jsonl
 from ..game.engine import Game, GameAborted, GameConfig, MissingArgument, ReceiverTurn, play_game
 from ..game.prompts import PromptConfig, Setting
 from ..receivers.base import ChatBackend, GenerationParams, ReceiverError
@@ -258,8 +258,7 @@ def _log_run(config: EvalConfig, sender: SenderModel, receivers: Sequence[Receiv
              "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
              "planned": report.planned, "skipped": report.skipped, "played": report.played,
              "failures": dict(report.failures), "seconds": round(report.seconds, 1)}
-    with (config.out_dir / "runs.jsonl").open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry) + "\n")
+    append_jsonl(config.out_dir / "runs.jsonl", [entry])
 
 
 def run_eval(claims: Sequence[EvalClaim], sender: SenderModel, receivers: Sequence[ReceiverModel], config: EvalConfig) -> EvalReport:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .records import FAILURE_KINDS, SETTINGS, GameResult
-from .files import write_text
+from ..files import write_text_atomic
 from .stats import DEFAULT_BOOTSTRAP, DEFAULT_LEVEL, Estimate, cluster_bootstrap, stratified_bootstrap
 
 AVERAGE = "average"
@@ -172,9 +172,9 @@ def to_csv(rows: list[dict]) -> str:
 def write_table(table: ResultsTable, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     paths = {"markdown": out / "results.md", "csv": out / "results.csv", "long_csv": out / "results_long.csv"}
-    write_text(to_markdown(table), paths["markdown"])
-    write_text(to_csv(wide_rows(table)), paths["csv"])
-    write_text(to_csv(long_rows(table)), paths["long_csv"])
+    write_text_atomic(to_markdown(table), paths["markdown"])
+    write_text_atomic(to_csv(wide_rows(table)), paths["csv"])
+    write_text_atomic(to_csv(long_rows(table)), paths["long_csv"])
     return paths
 
 

@@ -2,12 +2,11 @@
 gains. Pure Python: nothing here imports verl, torch or an LLM backend."""
 
 from .gains import persuasion_gain
-from .likert import LIKERT_LABELS, LIKERT_MAX, LIKERT_MIN, LIKERT_POINTS, payoff
+from .likert import LIKERT_LABELS, LIKERT_MAX, LIKERT_MIN, LIKERT_POINTS
 from .parsing import (
     ArgumentStatus,
     ReceiverReply,
     SenderReply,
-    extract_argument,
     parse_receiver_reply,
     parse_sender_reply,
 )
@@ -17,6 +16,6 @@ from .transcript import Exchange, Transcript
 __all__ = [
     "ArgumentStatus", "Exchange", "LIKERT_LABELS", "LIKERT_MAX", "LIKERT_MIN", "LIKERT_POINTS",
     "PROMPT_VERSION", "PromptConfig", "ReceiverReply", "SenderReply", "Setting", "Transcript",
-    "extract_argument", "parse_receiver_reply", "parse_sender_reply", "payoff", "persuasion_gain",
+    "parse_receiver_reply", "parse_sender_reply", "persuasion_gain",
     "receiver_messages", "receiver_prior_messages", "sender_opening_messages",
 ]

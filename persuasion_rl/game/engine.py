@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Awaitable, Callable
 
+from .gains import persuasion_gain
 from .guard import GuardConfig, guard_argument
 from .parsing import ArgumentStatus, ReceiverReply, parse_sender_reply
 from .prompts import Message, PromptConfig, Setting, receiver_messages, sender_opening_messages, sender_turn
@@ -182,10 +183,10 @@ class Game:
             return self.config.missing_argument_penalty
         if not self.finished:
             raise RuntimeError("the game is not finished")
-        return self.final_score - self.prior.score
+        return persuasion_gain(self.prior.score, self.final_score)
 
     def gain_per_round(self) -> list[float]:
-        return [score - self.prior.score for score in self.score_trajectory]
+        return [persuasion_gain(self.prior.score, score) for score in self.score_trajectory]
 
     def record(self, **meta: Any) -> dict[str, Any]:
         """The game as one JSON-serialisable record (the transcript file format)."""
@@ -205,7 +206,7 @@ class Game:
             ],
             "score_trajectory": self.score_trajectory,
             "final_score": self.final_score,
-            "gain": self.final_score - self.prior.score if self.final_score is not None else None,
+            "gain": persuasion_gain(self.prior.score, self.final_score) if self.final_score is not None else None,
             "ok": self.finished and self.aborted is None,
             "errors": [self.aborted] if self.aborted else [],
         }

@@ -21,12 +21,5 @@ LIKERT_LABELS: dict[int, str] = {
 }
 
 
-def payoff(action: int) -> int:
-    """g(a_i) = i: the Sender's payoff for the Receiver's action on the Likert scale."""
-    if not is_valid_score(action):
-        raise ValueError(f"Likert action must be an integer in {LIKERT_MIN}..{LIKERT_MAX}, got {action!r}")
-    return int(action)
-
-
 def is_valid_score(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and LIKERT_MIN <= value <= LIKERT_MAX

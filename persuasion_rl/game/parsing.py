@@ -128,7 +128,3 @@ def parse_sender_reply(text: str) -> SenderReply:
     status = ArgumentStatus.OK if argument else ArgumentStatus.EMPTY
     return SenderReply(text, argument or None, status, opinion, thinking)
 
-
-def extract_argument(text: str) -> str | None:
-    reply = parse_sender_reply(text)
-    return reply.argument if reply.ok else None

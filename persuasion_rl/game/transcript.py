@@ -41,10 +41,6 @@ class Transcript:
         last = self.exchanges[-1]
         return Transcript([*self.exchanges[:-1], Exchange(last.receiver_message, argument)])
 
-    @property
-    def sender_turns(self) -> int:
-        return sum(1 for e in self.exchanges if e.sender_argument is not None)
-
 
 def render_round(number: int, exchange: Exchange | None) -> str:
     lines = [f"Round {number}"]

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from persuasion_rl.game import Transcript
+    from persuasion_rl.game import Transcript, persuasion_gain
     from persuasion_rl.receivers import Receiver
     from persuasion_rl.receivers.factory import make_backend
 
@@ -48,7 +48,7 @@ def _score(args: argparse.Namespace) -> int:
         return prior, await receiver.score(args.claim, transcript), await receiver.reply(args.claim, transcript)
 
     prior, posterior, reply = asyncio.run(run())
-    gain = posterior.score - prior.score if prior.ok and posterior.ok else None
+    gain = persuasion_gain(prior.score, posterior.score) if prior.ok and posterior.ok else None
     print(f"receiver : {receiver.backend.name} ({args.mode} scoring)")
     print(f"prior    : {_fmt(prior.score, prior.error)}")
     print(f"posterior: {_fmt(posterior.score, posterior.error)}")

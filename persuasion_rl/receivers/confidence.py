@@ -27,7 +27,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from persuasion_rl.jsonl import append_records, load_keyed
+from persuasion_rl.files import append_jsonl, load_keyed
 
 from .base import ChatBackend, Message, ReceiverError
 
@@ -117,12 +117,12 @@ def confidence_key(backend_name: str, claim: str, top_k: int) -> str:
 
 
 class ConfidenceCache:
-    """Append-only JSON lines of probes (persuasion_rl.jsonl: a line cut by a crash is dropped).
+    """Append-only JSON lines of probes (persuasion_rl.files: a torn last line left by a crash is ignored).
     The threshold ``min_mass`` is applied when reading, so it can change without a rerun."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._entries: dict[str, dict] = load_keyed(self.path)
+        self._entries: dict[str, dict] = load_keyed(self.path, required=("yes_mass", "no_mass"))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -138,7 +138,7 @@ class ConfidenceCache:
     def put(self, backend_name: str, claim: str, top_k: int, confidence: Confidence) -> None:
         entry = {"key": confidence_key(backend_name, claim, top_k), "backend": backend_name, "claim": claim,
                  "top_k": top_k, "prompt_version": CONFIDENCE_PROMPT_VERSION, **confidence.as_dict()}
-        append_records(self.path, [entry])
+        append_jsonl(self.path, [entry])
         self._entries[entry["key"]] = entry
 
     async def get_or_compute(self, backend: ChatBackend, claim: str, top_k: int = DEFAULT_TOP_K,

@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from persuasion_rl.game import parse_receiver_reply
-from persuasion_rl.jsonl import append_records, load_keyed
+from persuasion_rl.files import append_jsonl, load_keyed
 
 from .base import ReceiverError
 from .confidence import DEFAULT_MIN_MASS, DEFAULT_TOP_K, Confidence, ConfidenceCache
@@ -36,7 +36,7 @@ class PriorCache:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        self._entries: dict[str, dict] = load_keyed(self.path)
+        self._entries: dict[str, dict] = load_keyed(self.path, required=("reply", "score"))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -53,7 +53,7 @@ class PriorCache:
             "key": prior_key(receiver.cache_key, turn.claim), "receiver": receiver.cache_key, "claim": turn.claim,
             "reply": turn.reply.raw, "score": turn.score, "scoring_mode": receiver.scoring.mode.value, "distribution": turn.distribution, "error": turn.error,
         }
-        append_records(self.path, [entry])
+        append_jsonl(self.path, [entry])
         self._entries[entry["key"]] = entry
 
     async def get_or_compute(self, receiver: Receiver, claim: str) -> PriorTurn:

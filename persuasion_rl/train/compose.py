@@ -23,8 +23,6 @@ from .paths import CONFIGS_ENV, configs_dir, recipe_config
 class ComposeError(UserError, ValueError):
     pass
 
-RESOLVERS = ("prl_tiny",)
-
 
 def register_resolvers() -> None:
     from .tiny_data import tiny_path

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,19 +75,18 @@ def tiny_priors(receiver_path: Path, claims: list[str], receiver_word_limit: int
 
 def build_tiny_data(spec: TinyDataSpec = TinyDataSpec(), force: bool = False) -> dict[str, Path]:
     """Write ``train.parquet`` and ``val.parquet`` for ``spec`` (once; cached)."""
-    import pyarrow.parquet as pq
-
     from persuasion_rl.assets.tiny import build_tiny_models
     from persuasion_rl.data.claims import ClaimRecord
     from persuasion_rl.data.export import AGENT_NAMES, export_row, rows_to_table
     from persuasion_rl.data.priors import Prior
+    from persuasion_rl.files import read_jsonl, write_parquet_atomic
     from persuasion_rl.game import PromptConfig
 
     paths = {kind: Path(tiny_path(kind, spec.setting, spec.sender_word_limit, spec.receiver_word_limit)) for kind in ("train", "val")}
     if not force and all(p.exists() for p in paths.values()):
         return paths
     assets = build_tiny_models()
-    claims = [json.loads(line) for line in assets.claims.read_text(encoding="utf-8").splitlines() if line.strip()]
+    claims = [record for _, record in read_jsonl(assets.claims)]
     replies = tiny_priors(assets.receiver, [c["claim"] for c in claims], spec.receiver_word_limit, assets_root() / "priors.jsonl")
     config = PromptConfig(setting=spec.setting, sender_word_limit=spec.sender_word_limit,
                           receiver_word_limit=spec.receiver_word_limit)
@@ -101,10 +99,7 @@ def build_tiny_data(spec: TinyDataSpec = TinyDataSpec(), force: bool = False) ->
         prior = Prior(claim_id=claim["id"], reply=reply, claim=claim["claim"], receiver="tiny-receiver", expected_score=expected_score)
         rows[split].append(export_row(record, prior, config, len(rows[split]), AGENT_NAMES[config.setting]))
     for kind, path in paths.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        pq.write_table(rows_to_table(rows[kind]), tmp)
-        os.replace(tmp, path)  # never a half-written file a later run would trust
+        write_parquet_atomic(rows_to_table(rows[kind]), path)  # never a half-written file a later run would trust
         logger.info("wrote %s (%d rows)", path, len(rows[kind]))
     return paths
 

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 MODULE = __name__
 ROLLOUT_NAME = "hf"
 ADAPTER_FQN = "persuasion_rl.verl_ext.hf_rollout.HFServerAdapter"
-# verl env vars that the CPU run needs in every process (see notes/verl_on_cpu.md)
+# verl env vars that the CPU run needs in every process (why each: docs/cpu_support.md)
 CPU_ENV = {
     "VERL_PLATFORM": "cpu",
     # the FSDP engines are registered for cuda/npu only; this official override picks

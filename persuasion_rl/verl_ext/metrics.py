@@ -30,7 +30,7 @@ INJECTION_FLAGS, TURNS_COMPLETED, TRUNCATED, GAIN_ROUND_PREFIX = "injection_flag
 RECEIVER_OK = "receiver_ok"
 
 
-def _floats(values: Any) -> np.ndarray:
+def float_column(values: Any) -> np.ndarray:
     """A column as floats; None (a value the reward did not compute) becomes NaN."""
     return np.array([math.nan if v is None else float(v) for v in np.asarray(values, dtype=object).ravel()], dtype=float)
 
@@ -55,23 +55,23 @@ def persuasion_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
     """Scalar metrics from the batch's reward columns; {} if the reward is not ours."""
     if not all(key in columns for key in REQUIRED_COLUMNS):
         return {}
-    gain, posterior, prior = (_floats(columns[k]) for k in (GAIN, RECEIVER_SCORE, PRIOR_SCORE))
-    missing = _floats(columns[ARGUMENT_MISSING])
+    gain, posterior, prior = (float_column(columns[k]) for k in (GAIN, RECEIVER_SCORE, PRIOR_SCORE))
+    missing = float_column(columns[ARGUMENT_MISSING])
     metrics = {**_summary("gain", gain), **_summary("receiver_score", posterior), **_summary("prior_score", prior)}
     metrics.update(_distribution("receiver_score", posterior))
     metrics.update(_distribution("prior_score", prior))
     metrics[f"{PREFIX}argument_missing_rate"] = float(np.nanmean(missing)) if missing.size else 0.0
     metrics[f"{PREFIX}scored_samples"] = float((~np.isnan(posterior)).sum())
     if PARSE_RETRIES in columns:
-        retries = _floats(columns[PARSE_RETRIES])
+        retries = float_column(columns[PARSE_RETRIES])
         # a sample whose first Receiver reply had no readable score (then asked again)
         metrics[f"{PREFIX}parse_failure_rate"] = float(np.nanmean(retries > 0)) if retries.size else 0.0
     if ARGUMENT_WORDS in columns:
-        words = _floats(columns[ARGUMENT_WORDS])
+        words = float_column(columns[ARGUMENT_WORDS])
         # length of the arguments the Receiver read (a penalised reply was not read)
         metrics.update(_summary("argument_words", np.where(np.isnan(posterior), np.nan, words)))
     if REWARD in columns:
-        metrics.update(_summary("reward", _floats(columns[REWARD])))
+        metrics.update(_summary("reward", float_column(columns[REWARD])))
     metrics.update(_guard_metrics(columns))
     metrics.update(_receiver_call_metrics(columns))
     metrics.update(_dynamic_metrics(columns))
@@ -83,7 +83,7 @@ def _guard_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
     Sender learning to hack the Receiver's prompt."""
     if INJECTION_FLAGS not in columns:
         return {}
-    flags = np.nan_to_num(_floats(columns[INJECTION_FLAGS]))
+    flags = np.nan_to_num(float_column(columns[INJECTION_FLAGS]))
     return {"sender/injection_flags": float(flags.sum()), "sender/injection_flagged_rate": float((flags > 0).mean())}
 
 
@@ -91,10 +91,10 @@ def _receiver_call_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
     """Retries, timeouts and failed calls of the step's Receiver calls, and the samples
     left without a score (a failed call fails the step unless parse_failure=skip, which
     leaves its sample out of the update: ``receiver/skipped``)."""
-    metrics = {f"receiver/{name}": float(np.nansum(_floats(columns[f"receiver_{name}"])))
+    metrics = {f"receiver/{name}": float(np.nansum(float_column(columns[f"receiver_{name}"])))
                for name in ("retries", "timeouts", "errors") if f"receiver_{name}" in columns}
     if RECEIVER_OK in columns:
-        metrics["receiver/skipped"] = float((_floats(columns[RECEIVER_OK]) == 0.0).sum())
+        metrics["receiver/skipped"] = float((float_column(columns[RECEIVER_OK]) == 0.0).sum())
     return metrics
 
 
@@ -102,13 +102,10 @@ def _dynamic_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
     """The multi-turn game's per-round gains, turns completed and truncations."""
     metrics: dict[str, float] = {}
     if TURNS_COMPLETED in columns:
-        metrics.update(_summary("turns_completed", _floats(columns[TURNS_COMPLETED])))
+        metrics.update(_summary("turns_completed", float_column(columns[TURNS_COMPLETED])))
     if TRUNCATED in columns:
-        metrics[f"{PREFIX}truncated_rate"] = float(np.nanmean(_floats(columns[TRUNCATED])))
+        metrics[f"{PREFIX}truncated_rate"] = float(np.nanmean(float_column(columns[TRUNCATED])))
     for key in sorted(k for k in columns if k.startswith(GAIN_ROUND_PREFIX)):
-        metrics.update(_summary(key, _floats(columns[key])))
+        metrics.update(_summary(key, float_column(columns[key])))
     return metrics
 
-
-def all_finite(metrics: Mapping[str, float]) -> bool:
-    return all(math.isfinite(v) for v in metrics.values())

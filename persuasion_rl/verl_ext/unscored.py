@@ -33,7 +33,7 @@ from verl import DataProto
 
 from persuasion_rl.receivers.base import ReceiverError
 
-from .metrics import RECEIVER_OK, _floats
+from .metrics import RECEIVER_OK, float_column
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def unscored_rows(batch: DataProto) -> np.ndarray:
     column = batch.non_tensor_batch.get(RECEIVER_OK)
     if column is None:
         return np.zeros(len(batch), dtype=bool)
-    return _floats(column) == 0.0
+    return float_column(column) == 0.0
 
 
 def lone_survivors(uids: np.ndarray, skipped: np.ndarray) -> np.ndarray:

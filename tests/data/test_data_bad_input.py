@@ -173,7 +173,7 @@ def test_cmv_xml_bad_encoding(tmp_path: Path) -> None:
         ('{"op_title": "CMV: x", "op_text": "y"}', ("line 2", "field 'op_name'")),
         ('{"title": "", "name": "t3_a"}', ("line 2", "field 'title'")),
         ('{"body": "x"}', ("line 2", "unrecognised layout")),
-        ('{"title": "CMV: x", "name": ', ("line 2", "malformed JSON line")),
+        ('{"title": "CMV: x", "name": ', ("line 2", "not valid JSON")),
         ("[1, 2]", ("line 2", "expected a JSON object")),
     ],
 )

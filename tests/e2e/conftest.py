@@ -1,5 +1,5 @@
 """Running `persuasion-rl train` as a user would, in a fresh process, with clean-up
-(see persuasion_rl.train.isolated: a private Ray temp dir per run, ended by pid)."""
+(see benchmarks/isolated.py: a private Ray temp dir per run, ended by pid)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from persuasion_rl.train.isolated import IsolatedRun, run_train
+from benchmarks.isolated import IsolatedRun, run_train
 
 RUN_TIMEOUT_S = 600
 # what every training step must log, finite (persuasion_rl.verl_ext.metrics)

@@ -35,7 +35,7 @@ def test_two_grpo_steps_of_the_dynamic_game(dynamic_run):
         # the final gain is the last round's
         assert metrics["persuasion/gain/mean"] == pytest.approx(metrics["persuasion/gain_round_3/mean"])
         # Sender tokens carry rollout log-probs and Receiver tokens are masked: a wrong mask
-        # pushes this metric towards 1 (shared/notes/verl_on_cpu.md)
+        # pushes this metric towards 1 (docs/cpu_support.md)
         assert metrics["training/rollout_probs_diff_max"] < 1e-3
         # the Receiver's costs are counted per sample, as in the static game: re-asks for an
         # unreadable score, and the client's retries (none: the local Receiver has no transport)

@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 
 from persuasion_rl.train.checkpoints import TRACKER, incomplete_folders, step_folders
-from persuasion_rl.train.isolated import IsolatedRun, RunHandle, run_train
+from benchmarks.isolated import IsolatedRun, RunHandle, run_train
 
 from .conftest import PERSUASION_KEYS, RUN_TIMEOUT_S, finite, train
 

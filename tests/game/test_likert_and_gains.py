@@ -2,16 +2,15 @@ import math
 
 import pytest
 
-from persuasion_rl.game import LIKERT_LABELS, LIKERT_POINTS, payoff, persuasion_gain
+from persuasion_rl.game import LIKERT_LABELS, LIKERT_POINTS, persuasion_gain
+from persuasion_rl.game.likert import is_valid_score
 
 
-def test_action_space_is_seven_points_with_identity_payoff():
+def test_action_space_is_seven_points():
     assert LIKERT_POINTS == (1, 2, 3, 4, 5, 6, 7)
     assert LIKERT_LABELS[1] == "completely oppose" and LIKERT_LABELS[7] == "completely support"
-    assert [payoff(a) for a in LIKERT_POINTS] == list(LIKERT_POINTS)
-    for bad in (0, 8, 3.5, True, None):
-        with pytest.raises(ValueError):
-            payoff(bad)
+    assert all(is_valid_score(a) for a in LIKERT_POINTS)
+    assert not any(is_valid_score(bad) for bad in (0, 8, 3.5, True, None))
 
 
 def test_gain_is_posterior_minus_prior_and_never_defaults():

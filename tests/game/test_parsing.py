@@ -53,4 +53,3 @@ def test_sender_argument_extraction():
     cut = parse_sender_reply("<argument>Free buses cut")
     assert cut.status is ArgumentStatus.UNCLOSED and not cut.ok and cut.argument == "Free buses cut"
     assert parse_sender_reply("<argument>  </argument>").status is ArgumentStatus.EMPTY
-    assert persuasion_rl.game.extract_argument("<argument>a</argument>") == "a"

@@ -21,7 +21,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ...files import append_jsonl, load_keyed
 from ...receivers.base import ChatBackend, GenerationParams, ReceiverError
 from ..plots import pyplot, save_figure, write_csv, write_json
 from ..records import SETTINGS, GameResult, load_results
@@ -102,29 +102,19 @@ class Classification:
 
 
 class AnswerCache:
-    """Append-only JSON lines: sha256(classifier + prompt) -> raw answer."""
+    """Append-only JSON lines: sha256(classifier + prompt) -> raw answer (read and written
+    by ``persuasion_rl.files``: a torn last line is ignored, any other bad line an error)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries: dict[str, str] = {}
-        if path.exists():
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                try:
-                    entry = json.loads(line)
-                    self.entries[entry["key"]] = entry["answer"]
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    log.warning("%s line %d: unreadable cache entry skipped", path, number)
+        self.path = Path(path)
+        self.entries: dict[str, str] = {k: e["answer"] for k, e in load_keyed(self.path, required=("answer",)).items()}
 
     @staticmethod
     def key(classifier: str, prompt: str) -> str:
         return hashlib.sha256(f"{classifier}\n{prompt}".encode()).hexdigest()
 
     def put(self, key: str, answer: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"key": key, "answer": answer}, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_jsonl(self.path, [{"key": key, "answer": answer}])
         self.entries[key] = answer
 
 

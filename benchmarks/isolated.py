@@ -1,6 +1,7 @@
 """Run ``persuasion-rl train`` in a fresh process with its own Ray temp dir, and clean up.
 
-For the end-to-end tests and the benchmark: verl picks its platform once per process and
+For the end-to-end tests and the benchmarks (a test and benchmark helper, so it lives
+here, outside the package): verl picks its platform once per process and
 each run starts a local Ray cluster, so every run gets a new process. Ray's processes
 live in a private temp dir; whatever names that dir after the run (a run killed by its
 timeout) is ended by pid, leaving other Ray clusters on the machine alone. A ``watch``
@@ -10,7 +11,6 @@ the way a lost node does: SIGKILL to the driver's process group and the run's Ra
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -25,7 +25,8 @@ from typing import Callable, Optional
 
 import psutil
 
-from .paths import package_parent
+from persuasion_rl.files import jsonl_error, read_jsonl
+from persuasion_rl.train.paths import package_parent
 
 
 @dataclass
@@ -45,17 +46,14 @@ class IsolatedRun:
         return read_steps(self.launches()[launch])
 
 
-def read_steps(metrics_file: Path, while_written: bool = False) -> dict[int, dict]:
-    """step -> metrics of a verl file-logger file. ``while_written``: the run is still
-    writing it, so a last line cut short is skipped rather than an error."""
+def read_steps(metrics_file: Path) -> dict[int, dict]:
+    """step -> metrics of a verl file-logger file (a last line still being written, or cut
+    by a crash, is left out: ``persuasion_rl.files``'s torn-line policy)."""
     steps = {}
-    for line in metrics_file.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            if while_written:
-                continue
-            raise
+    for number, record in read_jsonl(metrics_file):
+        for name in ("step", "data"):
+            if name not in record:
+                raise jsonl_error(metrics_file, number, "missing", name)
         steps[record["step"]] = record["data"]
     return steps
 
@@ -115,7 +113,7 @@ class RunHandle:
         launches = sorted((self.run_dir / "metrics").glob("launch-*.jsonl"))
         if len(launches) <= self.launches_before:
             return {}
-        return read_steps(launches[self.launches_before], while_written=True)
+        return read_steps(launches[self.launches_before])
 
     def crash(self) -> None:
         """kill -9, the way a node loss or the OOM killer ends a run: no handler, no

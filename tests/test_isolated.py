@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from persuasion_rl.train.isolated import RunHandle, _supervise, read_steps
+from benchmarks.isolated import RunHandle, _supervise, read_steps
 
 
 def sleeper(tmp_path) -> RunHandle:
@@ -43,9 +43,11 @@ def test_the_deadline_kills_a_run_that_hangs(tmp_path):
 def test_metrics_read_while_a_line_is_being_written(tmp_path):
     path = tmp_path / "launch-001.jsonl"
     path.write_text(json.dumps({"step": 1, "data": {"a": 1.0}}) + "\n" + '{"step": 2, "da')
-    assert read_steps(path, while_written=True) == {1: {"a": 1.0}}
-    with pytest.raises(ValueError):
-        read_steps(path)
+    assert read_steps(path) == {1: {"a": 1.0}}  # the torn last line is left out (persuasion_rl.files)
+    path.write_text(path.read_text() + "\n" + json.dumps({"step": 3, "data": {}}) + "\n")
+    with pytest.raises(ValueError, match="line 2: not valid JSON"):
+        read_steps(path)  # a bad line that is not the last is an error
+    path.write_text(json.dumps({"step": 1, "data": {"a": 1.0}}) + "\n")
     (tmp_path / "metrics").mkdir()
     path.rename(tmp_path / "metrics" / path.name)
     handle = RunHandle(tmp_path, None, "", launches_before=0)
