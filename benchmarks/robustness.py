@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from persuasion_rl.game import parse_receiver_reply  # noqa: E402
-from persuasion_rl.game.engine import Game, ReceiverTurn  # noqa: E402
+from persuasion_rl.game.engine import Game  # noqa: E402
+from persuasion_rl.game.turn import ReceiverTurn  # noqa: E402
 from persuasion_rl.receivers.base import ReceiverError  # noqa: E402
 from persuasion_rl.receivers.openai_backend import OpenAIChatModel, RetryPolicy  # noqa: E402
 from persuasion_rl.receivers.receiver import Receiver, ScoringConfig  # noqa: E402

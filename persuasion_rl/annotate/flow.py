@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .transcripts import Game
+from ..game.record import GameRecord
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Step:
 @dataclass(frozen=True)
 class TranscriptState:
     position: int
-    game: Game
+    game: GameRecord
     answered: frozenset[int]
     rated: bool
 

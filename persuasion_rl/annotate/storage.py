@@ -24,7 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .assignment import Candidate, choose_transcripts
-from .transcripts import Game, game_from_json, game_to_dict
+from ..game.record import GameRecord, record_to_dict
+from .transcripts import game_from_json
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,7 @@ class Store:
 
     # -- transcripts ---------------------------------------------------------------------
 
-    def import_games(self, games: list[Game]) -> ImportReport:
+    def import_games(self, games: list[GameRecord]) -> ImportReport:
         """Load the served file's games. Games not in the file stop being assigned to new
         annotators but stay readable for those who have them. A game whose content
         changed is refused once someone has it: their answers would describe other text."""
@@ -238,7 +239,7 @@ class Store:
             was_active = {r[0] for r in conn.execute("SELECT game_id FROM transcripts WHERE active = 1")}
             conn.execute("UPDATE transcripts SET active = 0 WHERE active = 1")
             for order, game in enumerate(games):
-                record = json.dumps(game_to_dict(game), ensure_ascii=False, sort_keys=True)
+                record = json.dumps(record_to_dict(game), ensure_ascii=False, sort_keys=True)
                 digest = hashlib.sha256(record.encode("utf-8")).hexdigest()
                 old = conn.execute("SELECT sha256 FROM transcripts WHERE game_id = ?", (game.game_id,)).fetchone()
                 if old is not None and old["sha256"] != digest and self._has_assignments(conn, game.game_id):
@@ -267,14 +268,14 @@ class Store:
     def _has_assignments(conn: sqlite3.Connection, game_id: str) -> bool:
         return conn.execute("SELECT 1 FROM assignments WHERE game_id = ? LIMIT 1", (game_id,)).fetchone() is not None
 
-    def game(self, game_id: str) -> Game:
+    def game(self, game_id: str) -> GameRecord:
         with self._connect() as conn:
             row = conn.execute("SELECT record FROM transcripts WHERE game_id = ?", (game_id,)).fetchone()
         if row is None:
             raise KeyError(game_id)
         return game_from_json(row["record"])
 
-    def all_games(self) -> dict[str, Game]:
+    def all_games(self) -> dict[str, GameRecord]:
         with self._connect() as conn:
             rows = conn.execute("SELECT record FROM transcripts").fetchall()
         games = [game_from_json(r["record"]) for r in rows]

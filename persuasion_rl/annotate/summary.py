@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .storage import Rating, RoundAnswer, Store
-from .transcripts import Game
+from ..game.record import GameRecord
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class TranscriptAnnotation:
 
     annotator: str
     position: int
-    game: Game
+    game: GameRecord
     answers: dict[int, RoundAnswer]
     rating: Rating | None
     assigned_at: str
@@ -139,8 +139,9 @@ TRANSCRIPT_COLUMNS = [
 ]
 
 
-def _score_before(game: Game, number: int) -> int | None:
-    return game.prior.score if number == 1 else game.rounds[number - 2].receiver.score
+def _score_before(game: GameRecord, number: int) -> int | None:
+    """The Likert point the Receiver wrote before round ``number``."""
+    return (game.prior if number == 1 else game.rounds[number - 2].receiver).reply.score
 
 
 def answers_csv(annotations: list[TranscriptAnnotation]) -> str:
@@ -154,7 +155,7 @@ def answers_csv(annotations: list[TranscriptAnnotation]) -> str:
                 "annotator": a.annotator, "position": a.position, "game_id": a.game.game_id, "corpus": a.game.corpus,
                 "setting": a.game.setting, "claim_id": a.game.claim_id, "claim": a.game.claim,
                 "sender": a.game.sender, "receiver": a.game.receiver, "round": number, "paper_round": number - 1,
-                "score_before": _score_before(a.game, number), "score_after": a.game.rounds[number - 1].receiver.score,
+                "score_before": _score_before(a.game, number), "score_after": a.game.rounds[number - 1].receiver.reply.score,
                 "direction_reasonable": "yes" if ans.direction_ok else "no", "proportion": ans.proportion,
                 "explanation": ans.explanation,
                 "quality": a.rating.quality if a.rating else "", "confidence": a.rating.confidence if a.rating else "",

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..game.likert import LIKERT_LABELS
-from .transcripts import Game, ReceiverTurn
+from ..game.record import GameRecord
+from ..game.turn import ReceiverTurn
 
 
 @dataclass(frozen=True)
@@ -23,23 +24,25 @@ class Message:
 
 
 def _receiver(turn: ReceiverTurn, title: str, previous: int | None) -> Message:
-    opinion, question = (turn.opinion or "").strip(), (turn.question or "").strip()
+    reply = turn.reply  # always there in a parsed record
+    opinion, question = (reply.opinion or "").strip(), (reply.question or "").strip()
     # When the eval could not split the reply, the raw text is what the Receiver said.
-    text = "" if (opinion or question) else turn.raw.strip()
-    label = LIKERT_LABELS.get(turn.score, "") if turn.score is not None else "not stated"
-    delta = turn.score - previous if turn.score is not None and previous is not None else None
-    return Message("receiver", title, opinion, question, text, turn.score, label, delta)
+    text = "" if (opinion or question) else reply.raw.strip()
+    # people see the Likert point the Receiver wrote, not the expected score
+    label = LIKERT_LABELS.get(reply.score, "") if reply.score is not None else "not stated"
+    delta = reply.score - previous if reply.score is not None and previous is not None else None
+    return Message("receiver", title, opinion, question, text, reply.score, label, delta)
 
 
-def conversation(game: Game, up_to_round: int | None = None) -> list[Message]:
+def conversation(game: GameRecord, up_to_round: int | None = None) -> list[Message]:
     """The prior, then per round the Sender's argument and the Receiver's reply."""
     last = game.n_rounds if up_to_round is None else up_to_round
     messages = [_receiver(game.prior, "Receiver · initial view", None)]
-    previous = game.prior.score
+    previous = game.prior.reply.score
     for r in game.rounds[:last]:
         messages.append(Message("sender", f"Sender · argument {r.round}", text=r.sender_text.strip()))
         messages.append(_receiver(r.receiver, f"Receiver · reply to argument {r.round}", previous))
-        previous = r.receiver.score if r.receiver.score is not None else previous
+        previous = r.receiver.reply.score if r.receiver.reply.score is not None else previous
     return messages
 
 
@@ -51,7 +54,7 @@ class RoundView:
     after: Message  # the update being judged
 
 
-def round_view(game: Game, round_number: int) -> RoundView:
+def round_view(game: GameRecord, round_number: int) -> RoundView:
     messages = conversation(game, round_number)
     # messages: prior, (argument, reply) * round_number -> the last three are the update.
     return RoundView(earlier=messages[:-3], before=messages[-3], argument=messages[-2], after=messages[-1])

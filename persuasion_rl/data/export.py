@@ -1,19 +1,5 @@
-"""verl RL parquet files for the static and dynamic settings.
-
-One row per claim, in the layout verl's ``RLHFDataset`` reads:
-
-* ``data_source``: the claim's corpus (reward and metrics are broken down by it);
-* ``prompt``: the Sender's opening chat (``game.sender_opening_messages``), which quotes
-  the Receiver's prior turn, so a prior is required for every row;
-* ``ability``: "persuasion";
-* ``reward_model``: ``{"style": "model", "ground_truth": claim}``;
-* ``extra_info``: ``claim_id, claim, corpus, split, prior_score, prior_expected_score,
-  prior_reply, setting, index`` (``prior_score`` is the Likert point of the prior reply,
-  None when it has no readable score, and the export logs how many; ``prior_expected_score``
-  is the expected prior, present when the priors were computed in expected mode: the
-  reward uses the prior measured in its own scoring mode and refuses rows without it);
-* ``agent_name``: "persuasion_dynamic" for dynamic rows (the project's multi-turn agent
-  loop), "single_turn_agent" (verl's own) for static rows.
+"""verl RL parquet files for the static and dynamic settings: one row per claim, in the
+format of ``verl_row.py`` (which holds the field names, the row builder and its reader).
 
 Files are ``<out>/<split>.parquet`` per split plus ``<out>/eval.parquet`` for the
 evaluation subset. All tables are built and checked first; then every file is written to
@@ -28,49 +14,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..game.prompts import PromptConfig, Setting, sender_opening_messages
+from ..files import atomic_path
+from ..game.prompts import PromptConfig, Setting
 from .claims import ClaimRecord
 from .errors import DataError
-from ..files import atomic_path
 from .priors import Prior, PriorSource, as_prior
+from .verl_row import AGENT_NAMES, CLAIM_ID, PRIOR_SCORE, build_row, rows_to_table
 
 log = logging.getLogger(__name__)
 
-ABILITY = "persuasion"
-REWARD_STYLE = "model"
-AGENT_NAMES = {Setting.STATIC: "single_turn_agent", Setting.DYNAMIC: "persuasion_dynamic"}
 EVAL_FILE = "eval"
 _SHOW_IDS = 20
-
-_MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
-EXPORT_SCHEMA = pa.schema(
-    [
-        ("data_source", pa.string()),
-        ("prompt", pa.list_(_MESSAGE)),
-        ("ability", pa.string()),
-        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
-        (
-            "extra_info",
-            pa.struct(
-                [
-                    ("claim_id", pa.string()),
-                    ("claim", pa.string()),
-                    ("corpus", pa.string()),
-                    ("split", pa.string()),
-                    ("prior_score", pa.int64()),
-                    ("prior_expected_score", pa.float64()),
-                    ("prior_reply", pa.string()),
-                    ("setting", pa.string()),
-                    ("index", pa.int64()),
-                ]
-            ),
-        ),
-        ("agent_name", pa.string()),
-    ]
-)
 
 
 def _id_list(ids: Sequence[str]) -> str:
@@ -118,31 +74,9 @@ def _check_summarised(records: Sequence[ClaimRecord], allow_unsummarized: bool) 
         )
 
 
-def export_row(record: ClaimRecord, prior: Prior, config: PromptConfig, index: int, agent_name: str | None) -> dict[str, Any]:
-    reply = prior.parsed
-    return {
-        "data_source": record.source,
-        "prompt": sender_opening_messages(record.claim, reply.transcript_message, config),
-        "ability": ABILITY,
-        "reward_model": {"style": REWARD_STYLE, "ground_truth": record.claim},
-        "extra_info": {
-            "claim_id": record.id,
-            "claim": record.claim,
-            "corpus": record.source,
-            "split": record.split,
-            "prior_score": reply.score,
-            "prior_expected_score": prior.expected_score,
-            "prior_reply": prior.reply,
-            "setting": config.setting.value,
-            "index": index,
-        },
-        "agent_name": agent_name,
-    }
-
-
 def _build_rows(records, resolved: dict[str, Prior], config: PromptConfig, agent: str) -> list[dict[str, Any]]:
-    rows = [export_row(r, resolved[r.id], config, i, agent) for i, r in enumerate(records)]
-    unscored = [r["extra_info"]["claim_id"] for r in rows if r["extra_info"]["prior_score"] is None]
+    rows = [build_row(r, resolved[r.id], config, i, agent) for i, r in enumerate(records)]
+    unscored = [r["extra_info"][CLAIM_ID] for r in rows if r["extra_info"][PRIOR_SCORE] is None]
     if unscored:
         log.warning("%d priors have no readable <score> (prior_score is None): %s", len(unscored), _id_list(unscored))
     return rows
@@ -171,10 +105,6 @@ def export_rows(
     """verl rows for ``records`` (all checked first; see the module docstring)."""
     config, resolved = _prepare(records, priors, setting, config, allow_unsummarized, priors_name)
     return _build_rows(records, resolved, config, agent_name or AGENT_NAMES[config.setting])
-
-
-def rows_to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist(list(rows), schema=EXPORT_SCHEMA)
 
 
 def _groups(records: Sequence[ClaimRecord], splits: Sequence[str] | None, include_eval: bool) -> dict[str, list[ClaimRecord]]:

@@ -42,7 +42,10 @@ PRIORS_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class Prior:
-    """The Receiver's prior turn for one claim."""
+    """One row of the priors table: the Receiver's opening turn for a claim as stored (its
+    reply text, the expected score when computed in expected mode) with where it came
+    from. In a game the opening turn is a ``game.turn.ReceiverTurn``; the verl row
+    (``verl_row.py``) carries both of its scores."""
 
     claim_id: str
     reply: str

@@ -83,9 +83,9 @@ def _row(record: ClaimRecord, outcome, receiver, report: PriorsReport) -> dict |
         return None
     turn = outcome.turn
     report.cached += outcome.cached
-    report.unreadable += not turn.ok
+    report.unreadable += not turn.opens_game
     row = {"claim_id": record.id, "reply": turn.reply.raw, "claim": record.claim, "receiver": receiver.backend.name,
-           "prompt_version": receiver_prompt_version(), "score": turn.score, "score_error": turn.error,
+           "prompt_version": receiver_prompt_version(), "score": turn.mode_score, "score_error": turn.error,
            "scoring_mode": receiver.scoring.mode.value}
     if outcome.confidence is not None:
         probe = outcome.confidence

@@ -1,8 +1,8 @@
 """The evaluation's transcript file: one JSON object per game, appended as games finish.
 
-Each line is ``Game.record()`` (the schema ``annotate/transcripts.py`` validates: game_id,
-claim_id, claim, corpus, setting, sender, receiver, sample, prior, rounds, final_score,
-gain, ok, errors) plus the evaluation's own fields:
+Each line is a transcript record (``persuasion_rl.game.record``: written by
+``Game.record()``, validated by ``parse_record`` for this module and the annotation
+platform alike) plus the evaluation's own fields:
 
 * ``failure``: None for a finished game, else what went wrong (``FAILURE_KINDS``):
   ``sender_parse`` (no ``<argument>``), ``receiver_parse`` (a Receiver score or message
@@ -14,14 +14,13 @@ gain, ok, errors) plus the evaluation's own fields:
   ``scoring_mode`` and ``eval_version``.
 
 A game is identified by ``GameKey`` (claim id, setting, sender, receiver, sample); its
-``game_id`` is a hash of the key, so a rerun finds what is done. Readers here are strict
-about the fields statistics need and name the file, line and field when one is wrong.
+``game_id`` is a hash of the key, so a rerun finds what is done. A bad record is an error
+naming the file, line and field.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,13 +29,14 @@ from typing import Any
 
 from ..errors import UserError
 from ..game.gains import persuasion_gain
+from ..game.record import GameRecord, RecordError, parse_record
+from ..game.turn import ReceiverTurn
 from ..files import JsonlError, append_jsonl, read_jsonl, write_jsonl_atomic
 
 log = logging.getLogger(__name__)
 
 EVAL_VERSION = "eval-v1"
 TRANSCRIPTS_FILE = "transcripts.jsonl"
-SETTINGS = ("static", "dynamic")
 SENDER_PARSE, RECEIVER_PARSE, PRIOR, BACKEND, UNKNOWN = "sender_parse", "receiver_parse", "prior", "backend", "unknown"
 FAILURE_KINDS = (SENDER_PARSE, RECEIVER_PARSE, PRIOR, BACKEND, UNKNOWN)
 # failures that say something about the models (replayed only on request) vs. transient ones
@@ -105,59 +105,25 @@ def _fail(path: Path, line: int, field: str, problem: str) -> EvalInputError:
     return EvalInputError(f"{path} line {line}: field '{field}': {problem}")
 
 
-def _number_or_none(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+def _message(turn: ReceiverTurn) -> str:
+    reply = turn.reply
+    text = "\n".join(p for p in (reply.opinion or "", reply.question or "") if p).strip()
+    return text or reply.raw.strip()
 
 
-def _require(obj: dict, field: str, check, expected: str, path: Path, line: int) -> Any:
-    if field not in obj:
-        raise _fail(path, line, field, "missing")
-    value = obj[field]
-    if not check(value):
-        raise _fail(path, line, field, f"expected {expected}, got {json.dumps(value)[:40]}")
-    return value
-
-
-def _is_text(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-def _turn_score(turn: Any) -> float | None:
-    """The score a gain uses: ``mode_score`` (expected or sampled), else the written one."""
-    if not isinstance(turn, dict):
-        return None
-    value = turn.get("mode_score", turn.get("score"))
-    return float(value) if _number_or_none(value) and value is not None else None
-
-
-def _message(turn: Any) -> str:
-    if not isinstance(turn, dict):
-        return ""
-    parts = [turn.get("opinion") or "", turn.get("question") or ""]
-    text = "\n".join(p for p in parts if p).strip()
-    return text or (turn.get("raw") or "").strip()
-
-
-def _rounds(obj: dict, path: Path, line: int) -> list[dict]:
-    rounds = obj.get("rounds", [])
-    if not isinstance(rounds, list) or not all(isinstance(r, dict) for r in rounds):
-        raise _fail(path, line, "rounds", "expected a list of objects")
-    return rounds
-
-
-def _round_views(obj: dict, rounds: list[dict]) -> tuple[tuple[float, ...], tuple[str, ...], tuple[str, ...]]:
-    prior = _turn_score(obj.get("prior"))
+def _round_views(game: GameRecord) -> tuple[tuple[float, ...], tuple[str, ...], tuple[str, ...]]:
+    """Per-round gains (the scores gains use: ``mode_score``), the Sender's messages and
+    the Receiver message each one answered."""
     gains, sent, answered = [], [], []
-    previous = _message(obj.get("prior"))
-    for r in rounds:
-        text = (r.get("sender_argument") or r.get("sender_raw") or "").strip()
+    previous = _message(game.prior)
+    for r in game.rounds:
+        text = (r.sender_argument or r.sender_raw).strip()
         if text:
             sent.append(text)
             answered.append(previous)
-        score = _turn_score(r.get("receiver"))
-        if score is not None and prior is not None:
-            gains.append(persuasion_gain(prior, score))
-        previous = _message(r.get("receiver"))
+        if r.receiver.mode_score is not None and game.prior.mode_score is not None:
+            gains.append(persuasion_gain(game.prior.mode_score, r.receiver.mode_score))
+        previous = _message(r.receiver)
     return tuple(gains), tuple(sent), tuple(answered)
 
 
@@ -175,21 +141,18 @@ def _confidence(obj: dict) -> float | None:
 
 
 def parse_result(obj: Any, path: Path, line: int) -> GameResult:
-    if not isinstance(obj, dict):
-        raise EvalInputError(f"{path} line {line}: expected a JSON object, got {type(obj).__name__}")
-    text = lambda f: _require(obj, f, _is_text, "a non-empty string", path, line)  # noqa: E731
-    setting = _require(obj, "setting", lambda v: v in SETTINGS, '"static" or "dynamic"', path, line)
-    sample = _require(obj, "sample", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0", path, line)
-    ok = _require(obj, "ok", lambda v: isinstance(v, bool), "true or false", path, line)
-    gain = _require(obj, "gain", _number_or_none, "a number or null", path, line)
-    if ok and gain is None:
-        raise _fail(path, line, "gain", "a finished game (ok: true) needs a gain")
-    key = GameKey(text("claim_id"), setting, text("sender"), text("receiver"), sample)
-    gains, sent, answered = _round_views(obj, _rounds(obj, path, line))
+    """A game of the transcript file, validated by the one record format
+    (``persuasion_rl.game.record``), as statistics need it."""
+    try:
+        game = parse_record(obj)
+    except RecordError as error:
+        raise _fail(path, line, error.field, error.problem) from None
+    key = GameKey(game.claim_id, game.setting, game.sender, game.receiver, game.sample)
+    gains, sent, answered = _round_views(game)
     params = obj.get("sender_params")
     return GameResult(
-        key=key, corpus=text("corpus"), claim=obj.get("claim") or "", ok=ok,
-        gain=float(gain) if ok else None, failure=_failure(obj, ok), round_gains=gains if ok else (),
+        key=key, corpus=game.corpus, claim=game.claim, ok=game.ok,
+        gain=game.gain if game.ok else None, failure=_failure(obj, game.ok), round_gains=gains if game.ok else (),
         sender_messages=sent, receiver_messages=answered, p_yes=_confidence(obj),
         sender_params=int(params) if isinstance(params, (int, float)) and not isinstance(params, bool) and params > 0 else None,
     )

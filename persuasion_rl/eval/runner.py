@@ -25,12 +25,14 @@ import httpx
 from tqdm.auto import tqdm
 
 from ..files import append_jsonl
-from ..game.engine import Game, GameAborted, GameConfig, MissingArgument, ReceiverTurn, play_game
+from ..game.engine import Game, GameAborted, GameConfig, MissingArgument, play_game
+from ..game.record import unplayed_record
+from ..game.turn import ReceiverTurn
 from ..game.prompts import PromptConfig, Setting
 from ..receivers.base import ChatBackend, GenerationParams, ReceiverError
 from ..receivers.confidence import DEFAULT_MIN_MASS, DEFAULT_TOP_K, Confidence, ConfidenceCache
 from ..receivers.prior_cache import PriorCache, PriorLookup, PriorRequest, opening_turns
-from ..receivers.receiver import PriorTurn, Receiver
+from ..receivers.receiver import Receiver
 from .inputs import EvalClaim, unique_names
 from .records import (
     BACKEND, EVAL_VERSION, FAILURE_KINDS, PRIOR, RECEIVER_PARSE, RETRIED_BY_DEFAULT, SENDER_PARSE, TRANSCRIPTS_FILE,
@@ -96,7 +98,7 @@ class ReceiverModel:
 
 @dataclass(frozen=True)
 class PriorOutcome:
-    turn: PriorTurn | None
+    turn: ReceiverTurn | None
     confidence: Confidence | None
     error: str | None = None
     kind: str | None = None  # PRIOR or BACKEND when the opening turn cannot be used
@@ -128,7 +130,7 @@ class EvalReport:
 def _usable(opening: PriorLookup) -> PriorOutcome:
     if opening.turn is None:
         return PriorOutcome(None, None, f"Receiver opening turn failed: {opening.error}", BACKEND)
-    if not opening.turn.ok:
+    if not opening.turn.opens_game:
         reason = opening.turn.error or "no opinion or question for the Sender to read"
         return PriorOutcome(opening.turn, opening.confidence, f"Receiver opening turn unusable: {reason}", PRIOR)
     return PriorOutcome(opening.turn, opening.confidence)
@@ -162,10 +164,7 @@ def _meta(key: GameKey, claim: EvalClaim, sender: SenderModel, receiver: Receive
 
 
 def _unplayed_record(meta: dict, claim: EvalClaim, setting: str, prior: PriorOutcome) -> dict:
-    opening = prior.turn.as_turn() if prior.turn else ReceiverTurn(None, None)
-    return {**meta, "claim": claim.claim, "setting": setting, "prior": opening.as_dict(), "rounds": [],
-            "score_trajectory": [], "final_score": None, "gain": None, "ok": False, "errors": [prior.error],
-            "failure": prior.kind}
+    return unplayed_record(claim.claim, setting, prior.turn, prior.error, **meta, failure=prior.kind)
 
 
 def _sender_fn(sender: SenderModel, sampling: SenderSampling, seed: int):
@@ -185,7 +184,7 @@ async def play_one(key: GameKey, claim: EvalClaim, prior: PriorOutcome, sender: 
     if not prior.ok:
         return _unplayed_record(meta, claim, key.setting, prior)
     game_config = GameConfig(PromptConfig(setting=key.setting), missing_argument=config.missing_argument)
-    game = Game(claim.claim, prior.turn.as_turn(), game_config)
+    game = Game(claim.claim, prior.turn, game_config)
     failure, errors = None, []
     try:
         await play_game(game, _sender_fn(sender, config.sender_sampling, config.seed + key.sample), receiver.receiver.turn,

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .records import FAILURE_KINDS, SETTINGS, GameResult
+from ..game.record import SETTINGS
+from .records import FAILURE_KINDS, GameResult
 from ..files import write_text_atomic
 from .stats import DEFAULT_BOOTSTRAP, DEFAULT_LEVEL, Estimate, cluster_bootstrap, stratified_bootstrap
 

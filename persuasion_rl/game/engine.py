@@ -17,9 +17,11 @@ from typing import Any, Awaitable, Callable
 
 from .gains import persuasion_gain
 from .guard import GuardConfig, guard_argument
-from .parsing import ArgumentStatus, ReceiverReply, parse_sender_reply
+from .parsing import ArgumentStatus, parse_sender_reply
 from .prompts import Message, PromptConfig, Setting, receiver_messages, sender_opening_messages, sender_turn
+from .record import game_record
 from .transcript import Transcript
+from .turn import ReceiverTurn
 
 STATIC_ROUNDS = 1
 DYNAMIC_ROUNDS = 3
@@ -50,29 +52,6 @@ class GameConfig:
             object.__setattr__(self, "rounds", default)
         if self.rounds < 1 or (self.prompts.setting is Setting.STATIC and self.rounds != 1):
             raise ValueError(f"rounds must be >= 1 (and 1 in the static setting), got {self.rounds}")
-
-
-@dataclass(frozen=True)
-class ReceiverTurn:
-    """The Receiver's reply after a round: its text (if generated) and its score in the
-    scoring mode in use (expected or sampled), with the distribution when known."""
-
-    reply: ReceiverReply | None
-    score: float | None
-    distribution: dict[int, float] | None = None
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        reply = self.reply
-        return {
-            "score": reply.score if reply else None,  # the Likert point the Receiver wrote
-            "opinion": reply.opinion if reply else None,
-            "question": reply.question if reply else None,
-            "raw": reply.raw if reply else "",
-            "mode_score": self.score,  # the score the gain uses (expected or sampled)
-            "distribution": {str(k): v for k, v in (self.distribution or {}).items()} or None,
-            "error": self.error,
-        }
 
 
 @dataclass
@@ -155,7 +134,7 @@ class Game:
     def add_receiver(self, turn: ReceiverTurn) -> None:
         if self.awaiting != "receiver":
             raise RuntimeError(f"not the Receiver's turn (awaiting {self.awaiting})")
-        if turn.score is None:
+        if turn.mode_score is None:
             raise GameAborted(f"Receiver score unreadable in round {len(self.rounds)}: {turn.error}")
         self.rounds[-1].receiver = turn
         if not self.is_last_round:
@@ -166,7 +145,7 @@ class Game:
     # ---- outcome -----------------------------------------------------------------------
     @property
     def score_trajectory(self) -> list[float]:
-        return [r.receiver.score for r in self.rounds if r.receiver is not None]
+        return [r.receiver.mode_score for r in self.rounds if r.receiver is not None]
 
     @property
     def injection_flags(self) -> int:
@@ -174,7 +153,7 @@ class Game:
 
     @property
     def final_score(self) -> float | None:
-        return self.rounds[-1].receiver.score if self.finished and self.aborted is None else None
+        return self.rounds[-1].receiver.mode_score if self.finished and self.aborted is None else None
 
     @property
     def reward(self) -> float:
@@ -183,33 +162,14 @@ class Game:
             return self.config.missing_argument_penalty
         if not self.finished:
             raise RuntimeError("the game is not finished")
-        return persuasion_gain(self.prior.score, self.final_score)
+        return persuasion_gain(self.prior.mode_score, self.final_score)
 
     def gain_per_round(self) -> list[float]:
-        return [persuasion_gain(self.prior.score, score) for score in self.score_trajectory]
+        return [persuasion_gain(self.prior.mode_score, score) for score in self.score_trajectory]
 
     def record(self, **meta: Any) -> dict[str, Any]:
-        """The game as one JSON-serialisable record (the transcript file format)."""
-        prior = self.prior.as_dict()
-        return {
-            **meta,
-            "claim": self.claim,
-            "setting": self.config.prompts.setting.value,
-            "prior": prior,
-            # the transcript schema (annotate/transcripts.py) has a string and a Receiver
-            # object in every round, also in a round cut short: "" and an empty turn there
-            "rounds": [
-                {"round": r.round, "sender_argument": r.sender_argument or "", "sender_raw": r.sender_raw,
-                 "argument_status": r.argument_status.value,
-                 "receiver": (r.receiver or ReceiverTurn(None, None)).as_dict()}
-                for r in self.rounds
-            ],
-            "score_trajectory": self.score_trajectory,
-            "final_score": self.final_score,
-            "gain": persuasion_gain(self.prior.score, self.final_score) if self.final_score is not None else None,
-            "ok": self.finished and self.aborted is None,
-            "errors": [self.aborted] if self.aborted else [],
-        }
+        """The game as one transcript record (``persuasion_rl.game.record``)."""
+        return game_record(self, **meta)
 
 
 SenderFn = Callable[[list[Message]], Awaitable[str]]

@@ -48,9 +48,9 @@ def _score(args: argparse.Namespace) -> int:
         return prior, await receiver.score(args.claim, transcript), await receiver.reply(args.claim, transcript)
 
     prior, posterior, reply = asyncio.run(run())
-    gain = persuasion_gain(prior.score, posterior.score) if prior.ok and posterior.ok else None
+    gain = persuasion_gain(prior.mode_score, posterior.score) if prior.ok and posterior.ok else None
     print(f"receiver : {receiver.backend.name} ({args.mode} scoring)")
-    print(f"prior    : {_fmt(prior.score, prior.error)}")
+    print(f"prior    : {_fmt(prior.mode_score, prior.error)}")
     print(f"posterior: {_fmt(posterior.score, posterior.error)}")
     print(f"gain     : {_fmt(gain, 'unavailable: a score could not be read')}")
     if posterior.distribution:

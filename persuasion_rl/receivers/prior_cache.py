@@ -16,12 +16,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from persuasion_rl.game import parse_receiver_reply
 from persuasion_rl.files import append_jsonl, load_keyed
+from persuasion_rl.game import parse_receiver_reply
+from persuasion_rl.game.turn import ReceiverTurn
 
 from .base import ReceiverError
 from .confidence import DEFAULT_MIN_MASS, DEFAULT_TOP_K, Confidence, ConfidenceCache
-from .receiver import PriorTurn, Receiver
+from .receiver import Receiver
 
 logger = logging.getLogger(__name__)
 
@@ -41,27 +42,29 @@ class PriorCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, receiver: Receiver, claim: str) -> PriorTurn | None:
+    def get(self, receiver: Receiver, claim: str) -> ReceiverTurn | None:
         entry = self._entries.get(prior_key(receiver.cache_key, claim))
         if entry is None:
             return None
         distribution = {int(k): v for k, v in entry["distribution"].items()} if entry.get("distribution") else None
-        return PriorTurn(claim, parse_receiver_reply(entry["reply"]), entry["score"], distribution, entry.get("error"))
+        return ReceiverTurn(parse_receiver_reply(entry["reply"]), entry["score"], distribution, entry.get("error"))
 
-    def put(self, receiver: Receiver, turn: PriorTurn) -> None:
+    def put(self, receiver: Receiver, claim: str, turn: ReceiverTurn) -> None:
+        # "score" is the turn's mode_score (the cache's field name since its first version)
         entry = {
-            "key": prior_key(receiver.cache_key, turn.claim), "receiver": receiver.cache_key, "claim": turn.claim,
-            "reply": turn.reply.raw, "score": turn.score, "scoring_mode": receiver.scoring.mode.value, "distribution": turn.distribution, "error": turn.error,
+            "key": prior_key(receiver.cache_key, claim), "receiver": receiver.cache_key, "claim": claim,
+            "reply": turn.reply.raw, "score": turn.mode_score, "scoring_mode": receiver.scoring.mode.value,
+            "distribution": turn.distribution, "error": turn.error,
         }
         append_jsonl(self.path, [entry])
         self._entries[entry["key"]] = entry
 
-    async def get_or_compute(self, receiver: Receiver, claim: str) -> PriorTurn:
+    async def get_or_compute(self, receiver: Receiver, claim: str) -> ReceiverTurn:
         cached = self.get(receiver, claim)
         if cached is not None:
             return cached
         turn = await receiver.prior(claim)
-        self.put(receiver, turn)
+        self.put(receiver, claim, turn)
         return turn
 
 
@@ -71,7 +74,7 @@ class PriorLookup:
     came from the cache, and the prior confidence P("yes") when it was asked for."""
 
     claim: str
-    turn: PriorTurn | None
+    turn: ReceiverTurn | None
     cached: bool = False
     confidence: Confidence | None = None
     error: str | None = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from persuasion_rl.game import PROMPT_VERSION, PromptConfig, Transcript, parse_receiver_reply, receiver_messages
-from persuasion_rl.game.engine import ReceiverTurn
+from persuasion_rl.game.turn import ReceiverTurn
 from persuasion_rl.game.parsing import ReceiverReply
 
 from .base import TASK_CALL_STATS, CallStats, ChatBackend, GenerationParams, Message
@@ -38,25 +38,6 @@ class ScoringConfig:
             raise ValueError("reply_max_tokens and score_max_tokens must be positive")
         if not 0.0 <= self.min_digit_mass <= 1.0:
             raise ValueError(f"min_digit_mass must be in [0, 1], got {self.min_digit_mass}")
-
-
-@dataclass(frozen=True)
-class PriorTurn:
-    """The Receiver's opening turn for a claim: its reply (shown to the Sender) and the
-    prior score the gain is measured from, in the scoring mode in use."""
-
-    claim: str
-    reply: ReceiverReply
-    score: float | None
-    distribution: dict[int, float] | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.score is not None and bool(self.reply.transcript_message)
-
-    def as_turn(self) -> ReceiverTurn:
-        return ReceiverTurn(self.reply, self.score, self.distribution, self.error)
 
 
 @dataclass
@@ -110,7 +91,7 @@ class Receiver:
             reply = parse_receiver_reply((await self.backend.generate(messages, params)).text)
         return ReceiverTurn(reply, result.score, result.distribution, result.error)
 
-    async def prior(self, claim: str) -> PriorTurn:
+    async def prior(self, claim: str) -> ReceiverTurn:
         """Opening turn: a full reply for the Sender to read and, in expected mode, the
         expected prior score (so that prior and posterior are measured the same way)."""
         reply = await self.reply(claim, Transcript())
@@ -118,15 +99,16 @@ class Receiver:
             result = sampled_score(reply)
         else:
             result = await self.score(claim, Transcript())
-        return PriorTurn(claim, reply, result.score, result.distribution, result.error)
+        return ReceiverTurn(reply, result.score, result.distribution, result.error)
 
 
 async def ask_until_scored(ask: Callable[[], Awaitable[Any]], retries: int) -> tuple[Any, int]:
     """Call ``ask`` until its result has a score, at most ``retries`` more times: a fresh
-    Receiver sample each time, never a made-up score. Returns (last result, re-asks made);
-    the result may still lack a score, for the caller's failure policy."""
+    Receiver sample each time, never a made-up score. ``ask`` returns a ScoreResult or a
+    ReceiverTurn (both ``ok`` once scored). Returns (last result, re-asks made); the result
+    may still lack a score, for the caller's failure policy."""
     result, attempts = await ask(), 0
-    while result.score is None and attempts < retries:
+    while not result.ok and attempts < retries:
         attempts += 1
         result = await ask()
     return result, attempts

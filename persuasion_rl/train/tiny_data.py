@@ -67,17 +67,17 @@ def tiny_priors(receiver_path: Path, claims: list[str], receiver_word_limit: int
     receiver = Receiver(backend, PromptConfig(receiver_word_limit=receiver_word_limit),
                         ScoringConfig(mode=ScoringMode.EXPECTED, reply_max_tokens=PRIOR_MAX_TOKENS, temperature=0.0))
     lookups = run_sync(opening_turns(receiver, claims, PriorRequest(PriorCache(cache), progress=False)))
-    unscored = [lookup.claim for lookup in lookups if not (lookup.turn and lookup.turn.reply.ok and lookup.turn.score is not None)]
+    unscored = [lookup.claim for lookup in lookups if not (lookup.turn and lookup.turn.reply.ok and lookup.turn.mode_score is not None)]
     if unscored:
         raise RuntimeError(f"the tiny Receiver gave no readable prior score for {len(unscored)} claims, e.g. {unscored[0]!r}")
-    return [(lookup.turn.reply.raw, lookup.turn.score) for lookup in lookups]
+    return [(lookup.turn.reply.raw, lookup.turn.mode_score) for lookup in lookups]
 
 
 def build_tiny_data(spec: TinyDataSpec = TinyDataSpec(), force: bool = False) -> dict[str, Path]:
     """Write ``train.parquet`` and ``val.parquet`` for ``spec`` (once; cached)."""
     from persuasion_rl.assets.tiny import build_tiny_models
     from persuasion_rl.data.claims import ClaimRecord
-    from persuasion_rl.data.export import AGENT_NAMES, export_row, rows_to_table
+    from persuasion_rl.data.verl_row import AGENT_NAMES, build_row, rows_to_table
     from persuasion_rl.data.priors import Prior
     from persuasion_rl.files import read_jsonl, write_parquet_atomic
     from persuasion_rl.game import PromptConfig
@@ -97,7 +97,7 @@ def build_tiny_data(spec: TinyDataSpec = TinyDataSpec(), force: bool = False) ->
         record = ClaimRecord(id=claim["id"], claim=claim["claim"], source=DATA_SOURCE, split=split,
                              provenance_file=str(assets.claims), provenance_row=number, topic=claim.get("topic"))
         prior = Prior(claim_id=claim["id"], reply=reply, claim=claim["claim"], receiver="tiny-receiver", expected_score=expected_score)
-        rows[split].append(export_row(record, prior, config, len(rows[split]), AGENT_NAMES[config.setting]))
+        rows[split].append(build_row(record, prior, config, len(rows[split]), AGENT_NAMES[config.setting]))
     for kind, path in paths.items():
         write_parquet_atomic(rows_to_table(rows[kind]), path)  # never a half-written file a later run would trust
         logger.info("wrote %s (%d rows)", path, len(rows[kind]))

@@ -29,14 +29,15 @@ from uuid import uuid4
 from omegaconf import OmegaConf
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 
+from persuasion_rl.data.verl_row import row_prior
 from persuasion_rl.game import parse_receiver_reply
-from persuasion_rl.game.engine import Game, ReceiverTurn
+from persuasion_rl.game.engine import Game
+from persuasion_rl.game.turn import ReceiverTurn
 from persuasion_rl.receivers import Receiver
 from persuasion_rl.receivers.factory import cached_backend
 from persuasion_rl.receivers.receiver import SampleCalls
 from persuasion_rl.receivers.settings import LOCAL_KINDS, ReceiverSettings
 from persuasion_rl.train.settings import PersuasionSettings
-from persuasion_rl.verl_ext.reward import row_prior
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ class PersuasionAgentLoop(AgentLoopBase):
             "score": self._reward(game),
             "gain": gains[-1] if gains and not game.aborted else math.nan,
             "receiver_score": game.score_trajectory[-1] if game.score_trajectory else math.nan,
-            "prior_score": game.prior.score,
+            "prior_score": game.prior.mode_score,
             "argument_missing": float(any(r.sender_argument is None or r.argument_status.value != "ok" for r in game.rounds)),
             "argument_words": float(words),
             **calls.as_extra_info(),  # re-asks for unreadable scores, transport retries, timeouts, failed calls

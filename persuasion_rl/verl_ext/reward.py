@@ -34,9 +34,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from persuasion_rl.data.verl_row import row_prior
 from persuasion_rl.errors import reject_unknown_fields
 from persuasion_rl.game import PromptConfig, parse_receiver_reply
-from persuasion_rl.game.engine import Game, GameAborted, GameConfig, ReceiverTurn
+from persuasion_rl.game.engine import Game, GameAborted, GameConfig
+from persuasion_rl.game.turn import ReceiverTurn
 from persuasion_rl.receivers.base import ReceiverError
 from persuasion_rl.receivers.factory import cached_backend
 from persuasion_rl.receivers.receiver import Receiver, SampleCalls, ScoringConfig
@@ -98,21 +100,6 @@ def _receiver(settings: RewardSettings, address: str | None, tokenizer: Any) -> 
     )
     backend = cached_backend(settings.receiver_settings(address, tokenizer))  # one HTTP client per process and endpoint
     return Receiver(backend, PromptConfig(receiver_word_limit=settings.receiver_word_limit), scoring)
-
-
-def row_prior(ground_truth: Any, extra_info: dict | None, scoring_mode: str) -> tuple[str, float, str]:
-    """(claim, prior score, prior reply) of a dataset row. The prior is the one measured in
-    the reward's own scoring mode: a sampled posterior minus an expected prior (or the
-    reverse) would add a constant offset to every gain."""
-    info = extra_info or {}
-    claim = info.get("claim") or ground_truth
-    prior_field = "prior_expected_score" if scoring_mode == ScoringMode.EXPECTED.value else "prior_score"
-    missing = [name for name, value in (("claim", claim), (prior_field, info.get(prior_field)), ("prior_reply", info.get("prior_reply"))) if value in (None, "")]
-    if missing:
-        hint = (" (priors for expected scoring: `persuasion-rl data priors --mode expected`, then `data export`)"
-                if prior_field in missing and scoring_mode == "expected" else "; rebuild it with `persuasion-rl data export`")
-        raise ValueError(f"dataset row lacks {missing} in extra_info (index {info.get('index')}){hint}")
-    return claim, float(info[prior_field]), info["prior_reply"]
 
 
 async def compute_score(data_source, solution_str, ground_truth, extra_info=None, reward_router_address=None, reward_model_tokenizer=None, **kwargs) -> dict:

@@ -6,7 +6,8 @@ import asyncio
 import pytest
 
 from persuasion_rl.game import Transcript, parse_receiver_reply, receiver_messages
-from persuasion_rl.game.engine import Game, ReceiverTurn
+from persuasion_rl.game.engine import Game
+from persuasion_rl.game.turn import ReceiverTurn
 from persuasion_rl.game.guard import GuardConfig, guard_argument
 
 CLAIM = "Cities should make public buses free to ride."

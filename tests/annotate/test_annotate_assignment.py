@@ -9,7 +9,7 @@ from conftest import game_record, standard_games
 
 from persuasion_rl.annotate.assignment import Candidate, choose_transcripts
 from persuasion_rl.annotate.storage import Store
-from persuasion_rl.annotate.transcripts import parse_game
+from persuasion_rl.game.record import parse_record
 
 
 def _candidates(spec: list[tuple[str, str, int]]) -> list[Candidate]:
@@ -45,7 +45,7 @@ def test_a_45_person_study_is_balanced(tmp_path: Path) -> None:
     records = standard_games(per_corpus=10) + [game_record(f"extra-{i}", "extra", 3) for i in range(4)]
     store = Store(tmp_path / "s.sqlite")
     store.initialize("t")
-    store.import_games([parse_game(r) for r in records])
+    store.import_games([parse_record(r) for r in records])
     invites = store.create_annotators(45, 3)
     games = store.all_games()
     per_annotator = [store.assignments(store.annotator_by_token(i.token)) for i in invites]
@@ -67,16 +67,16 @@ def test_reimport_keeps_assignments_and_refuses_changed_assigned_games(tmp_path:
     records = standard_games(per_corpus=1)
     store = Store(tmp_path / "s.sqlite")
     store.initialize("t")
-    store.import_games([parse_game(r) for r in records])
+    store.import_games([parse_record(r) for r in records])
     annotator = store.annotator_by_token(store.create_annotators(1, 3)[0].token)
     before = store.assignments(annotator)
-    report = store.import_games([parse_game(r) for r in records])
+    report = store.import_games([parse_record(r) for r in records])
     assert (report.added, report.unchanged) == (0, 3)
     assert store.assignments(annotator) == before
     records[0]["claim"] = "A different claim"
     with pytest.raises(StorageError, match="changed since it was assigned"):
-        store.import_games([parse_game(r) for r in records])
+        store.import_games([parse_record(r) for r in records])
     # A file without a game stops new assignments of it but keeps it for those who have it.
-    report = store.import_games([parse_game(r) for r in records[1:]])
+    report = store.import_games([parse_record(r) for r in records[1:]])
     assert report.deactivated == 1
     assert store.game(before[0]).game_id == before[0]

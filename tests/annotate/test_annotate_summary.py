@@ -16,7 +16,7 @@ from persuasion_rl.annotate.storage import Rating, RoundAnswer
 from persuasion_rl.annotate.summary import (
     TranscriptAnnotation, answers_csv, report_markdown, stat, summarize, write_export,
 )
-from persuasion_rl.annotate.transcripts import parse_game
+from persuasion_rl.game.record import parse_record
 
 # Three annotators' answers, (direction, proportion) per round, then (quality, confidence).
 PLAN = {
@@ -27,7 +27,7 @@ PLAN = {
 
 
 def _annotation(who: int, game_id: str, plan, n_rounds: int = 3, corpus: str = "cmv") -> TranscriptAnnotation:
-    game = parse_game(game_record(game_id, corpus, n_rounds))
+    game = parse_record(game_record(game_id, corpus, n_rounds))
     rounds, rating = plan
     answers = {r: RoundAnswer(who, game_id, r, d == "yes", p, "") for r, (d, p) in enumerate(rounds, start=1)}
     return TranscriptAnnotation(f"A{who:03d}", 1, game, answers,

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import game_record, standard_games, write_jsonl
 
-from persuasion_rl.annotate.transcripts import TranscriptFileError, game_to_dict, load_games, parse_game
+from persuasion_rl.annotate.transcripts import TranscriptFileError, load_games
+from persuasion_rl.game.record import parse_record, record_to_dict
 
 
 def _broken(tmp_path: Path, mutate) -> str:
@@ -28,25 +29,25 @@ def test_loads_games_in_file_order(tmp_path: Path) -> None:
     games = load_games(write_jsonl(tmp_path / "g.jsonl", records))
     assert [g.game_id for g in games] == [r["game_id"] for r in records]
     assert games[-1].setting == "static" and games[-1].n_rounds == 1
-    assert games[0].rounds[2].receiver.score == 6 and games[0].prior.score == 4
+    assert games[0].rounds[2].receiver.reply.score == 6 and games[0].prior.reply.score == 4
     assert all(g.annotatable for g in games)
 
 
 def test_round_trip(tmp_path: Path) -> None:
     record = game_record("x", "cmv", 2, scores=[3, None, 5])
-    assert game_to_dict(parse_game(record)) == record
+    assert record_to_dict(parse_record(record)) == record
 
 
 def test_failed_or_incomplete_games_are_loaded_but_not_annotatable(make_game) -> None:
-    assert not parse_game(make_game("a", "cmv", ok=False)).annotatable
-    assert not parse_game(make_game("b", "cmv", n_rounds=0)).annotatable
+    assert not parse_record(make_game("a", "cmv", ok=False)).annotatable
+    assert not parse_record(make_game("b", "cmv", n_rounds=0)).annotatable
     blank = make_game("c", "cmv")
     blank["rounds"][1]["sender_argument"] = blank["rounds"][1]["sender_raw"] = " "
-    assert not parse_game(blank).annotatable
+    assert not parse_record(blank).annotatable
     # An empty extracted argument falls back to the raw reply: still readable.
     raw_only = make_game("d", "cmv")
     raw_only["rounds"][0]["sender_argument"] = ""
-    game = parse_game(raw_only)
+    game = parse_record(raw_only)
     assert game.annotatable and game.rounds[0].sender_text.startswith("<argument>")
 
 

@@ -11,12 +11,13 @@ from conftest import game_record, standard_games, write_jsonl
 
 from persuasion_rl.annotate.app import create_app
 from persuasion_rl.annotate.storage import Store
-from persuasion_rl.annotate.transcripts import load_games, parse_game
+from persuasion_rl.annotate.transcripts import load_games
+from persuasion_rl.game.record import parse_record
 from persuasion_rl.annotate.views import conversation, round_view
 
 
 def test_round_view_splits_context_from_the_update() -> None:
-    game = parse_game(game_record("g", "cmv", 3, scores=[3, 5, None, 4]))
+    game = parse_record(game_record("g", "cmv", 3, scores=[3, 5, None, 4]))
     view = round_view(game, 3)
     assert [m.title for m in view.earlier] == [
         "Receiver · initial view", "Sender · argument 1", "Receiver · reply to argument 1", "Sender · argument 2"]
@@ -31,7 +32,7 @@ def test_round_view_splits_context_from_the_update() -> None:
 def test_unsplit_reply_shows_the_raw_text() -> None:
     record = game_record("g", "cmv", 1)
     record["rounds"][0]["receiver"].update(opinion=None, question=None, raw="I simply do not know.")
-    after = round_view(parse_game(record), 1).after
+    after = round_view(parse_record(record), 1).after
     assert (after.opinion, after.question, after.text) == ("", "", "I simply do not know.")
 
 
@@ -52,7 +53,7 @@ def test_transcript_text_is_escaped(tmp_path: Path) -> None:
 def test_concurrent_first_visits_assign_once_and_stay_balanced(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     store.initialize("t")
-    store.import_games([parse_game(r) for r in standard_games()])
+    store.import_games([parse_record(r) for r in standard_games()])
     invites = store.create_annotators(12, 3)
     annotators = [store.annotator_by_token(i.token) for i in invites]
     results: dict[int, list[str]] = {}

@@ -13,7 +13,8 @@ from persuasion_rl.data import paper
 from persuasion_rl.data.build import build_source
 from persuasion_rl.data.claims import ClaimRecord, claim_id
 from persuasion_rl.data.errors import DataError
-from persuasion_rl.data.export import EXPORT_SCHEMA, export_rows, export_splits
+from persuasion_rl.data.export import export_rows, export_splits
+from persuasion_rl.data.verl_row import EXPORT_SCHEMA
 from persuasion_rl.data.priors import Prior, load_prior_files, priors_from_jsonl, read_priors, write_priors
 from persuasion_rl.game import PromptConfig, Setting, sender_opening_messages
 

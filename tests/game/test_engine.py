@@ -5,7 +5,8 @@ import asyncio
 import pytest
 
 from persuasion_rl.game import PromptConfig, parse_receiver_reply
-from persuasion_rl.game.engine import Game, GameAborted, GameConfig, ReceiverTurn, play_game
+from persuasion_rl.game.engine import Game, GameAborted, GameConfig, play_game
+from persuasion_rl.game.turn import ReceiverTurn
 
 CLAIM = "Cities should make public buses free to ride."
 PRIOR = ReceiverTurn(parse_receiver_reply("<score>3</score><opinion>Unsure.</opinion><question>Cost?</question>"), 3.0)
@@ -112,7 +113,7 @@ def test_dynamic_game_with_tiny_models(tiny_assets, tiny_receiver_model):
         return (await sender_model.generate(messages, GenerationParams(max_tokens=24, temperature=1.0, seed=0))).text
 
     async def run():
-        prior = (await receiver.prior(CLAIM)).as_turn()
+        prior = await receiver.prior(CLAIM)
         game = Game(CLAIM, prior, GameConfig(PromptConfig(setting="dynamic"), missing_argument="raw"))
         return await play_game(game, sender, receiver.turn)
 

@@ -75,12 +75,12 @@ def test_prior_cache_computes_once_and_survives_reload(tiny_receiver_model, tmp_
     receiver = Receiver(tiny_receiver_model)
     cache = PriorCache(tmp_path / "priors.jsonl")
     first = asyncio.run(cache.get_or_compute(receiver, CLAIM))
-    assert first.ok and first.score is not None and first.reply.transcript_message
+    assert first.opens_game and first.mode_score is not None and first.reply.transcript_message
     with (tmp_path / "priors.jsonl").open("a") as handle:
         handle.write('{"truncated": ')  # a crash mid-write
     reloaded = PriorCache(tmp_path / "priors.jsonl")
     assert len(reloaded) == 1
     again = reloaded.get(receiver, CLAIM)
-    assert again.score == first.score and again.reply.raw == first.reply.raw
+    assert again.mode_score == first.mode_score and again.reply.raw == first.reply.raw
     other = Receiver(tiny_receiver_model, scoring=ScoringConfig(mode="sample"))
     assert reloaded.get(other, CLAIM) is None  # another scoring mode is another prior

@@ -12,7 +12,7 @@ from verl.workers.rollout.replica import TokenOutput
 
 from persuasion_rl.game import parse_receiver_reply, sender_opening_messages
 from persuasion_rl.game.engine import GameAborted
-from persuasion_rl.game.engine import ReceiverTurn
+from persuasion_rl.game.turn import ReceiverTurn
 from persuasion_rl.receivers import factory
 from persuasion_rl.receivers.settings import ReceiverSettings, ReceiverSpecError
 from persuasion_rl.verl_ext.agent_loop import AGENT_NAME, PersuasionAgentLoop, loop_receiver

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..plots import error_bars, pyplot, save_figure, write_csv, write_json
-from ..records import SETTINGS, EvalInputError, GameResult, load_results
+from ...game.record import SETTINGS
+from ..records import EvalInputError, GameResult, load_results
 from ..stats import DEFAULT_BOOTSTRAP, cluster_bootstrap
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 from ...files import append_jsonl, load_keyed
 from ...receivers.base import ChatBackend, GenerationParams, ReceiverError
 from ..plots import pyplot, save_figure, write_csv, write_json
-from ..records import SETTINGS, GameResult, load_results
+from ...game.record import SETTINGS
+from ..records import GameResult, load_results
 
 log = logging.getLogger(__name__)
 
