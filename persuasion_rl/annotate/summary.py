@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .storage import Rating, RoundAnswer, Store
+from ..files import write_text_atomic
 from ..game.record import GameRecord
+from .storage import Rating, RoundAnswer, Store
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,5 @@ def write_export(store: Store, out_dir: str | Path) -> list[Path]:
     }
     paths = []
     for name, text in files.items():
-        path = out / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
+        paths.append(write_text_atomic(text, out / name))
     return paths

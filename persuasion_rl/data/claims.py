@@ -63,8 +63,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ..files import write_parquet_atomic
 from .errors import DataError
-from .files import natural_key, read_parquet, write_parquet_atomic
+from .files import natural_key, read_parquet
 
 log = logging.getLogger(__name__)
 

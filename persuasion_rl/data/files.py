@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..files import JsonlError, parse_jsonl
-from ..files import write_parquet_atomic as write_parquet_atomic  # re-exported for the builders
 from .errors import DataError
 
 

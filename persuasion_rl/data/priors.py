@@ -23,10 +23,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ..files import write_parquet_atomic
 from ..game.parsing import ReceiverReply, parse_receiver_reply
-from .errors import DataError
 from .claims import ClaimRecord
-from .files import iter_json_lines, read_parquet, write_parquet_atomic
+from .errors import DataError
+from .files import iter_json_lines, read_parquet
 
 PRIORS_SCHEMA = pa.schema(
     [

@@ -34,9 +34,9 @@ from ..receivers.prior_cache import PriorCache, PriorRequest, opening_turns
 from ..receivers.receiver import ScoringConfig
 from ..receivers.scoring import ScoringMode
 
+from ..files import write_parquet_atomic
 from .claims import ClaimRecord, count_by_corpus_split, format_counts, read_claims
 from .errors import DataError
-from .files import write_parquet_atomic
 from .priors import PRIORS_SCHEMA
 
 log = logging.getLogger(__name__)

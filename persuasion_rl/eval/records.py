@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..files import JsonlError, append_jsonl, read_jsonl, write_jsonl_atomic
 from ..game.gains import persuasion_gain
 from ..game.record import GameRecord, RecordError, parse_record
 from ..game.turn import ReceiverTurn
-from ..files import JsonlError, append_jsonl, read_jsonl, write_jsonl_atomic
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from tqdm.auto import tqdm
 
 from ..files import append_jsonl
 from ..game.engine import Game, GameAborted, GameConfig, MissingArgument, play_game
+from ..game.prompts import PromptConfig, Setting
 from ..game.record import unplayed_record
 from ..game.turn import ReceiverTurn
-from ..game.prompts import PromptConfig, Setting
 from ..receivers.base import ChatBackend, GenerationParams, ReceiverError
 from ..receivers.confidence import DEFAULT_MIN_MASS, DEFAULT_TOP_K, Confidence, ConfidenceCache
 from ..receivers.prior_cache import PriorCache, PriorLookup, PriorRequest, opening_turns

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from persuasion_rl.errors import UserError
+from persuasion_rl.files import write_text_atomic
 
 from .paths import CONFIGS_ENV, configs_dir, recipe_config
 
@@ -72,6 +73,4 @@ def to_yaml(config: DictConfig) -> str:
 
 
 def save(config: DictConfig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_yaml(config), encoding="utf-8")
-    return path
+    return write_text_atomic(to_yaml(config), path)

@@ -10,7 +10,6 @@ Rows follow ``persuasion_rl.data.export`` (data_source ``tiny``).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
