@@ -111,24 +111,46 @@ def load_keyed(path: Path | str, key_field: str = "key", required: tuple[str, ..
     return entries
 
 
+def _last_line_start(handle, size: int, chunk: int = 1 << 16) -> int:
+    """Offset just after the last newline of the file (0 if there is none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - chunk)
+        handle.seek(start)
+        found = handle.read(end - start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        end = start
+    return 0
+
+
 def _drop_torn_tail(path: Path) -> None:
-    """Make the file end on a complete line before an append."""
+    """Make the file end on a complete line before an append (reads only its last line)."""
     try:
-        data = path.read_bytes()
+        handle = path.open("r+b")
     except FileNotFoundError:
         return
-    complete, _, tail = data.rpartition(b"\n")
-    if not tail.strip():
-        return
-    try:
-        json.loads(tail)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        _warn_torn(path, data.count(b"\n") + 1, len(tail))
-        with path.open("r+b") as handle:
-            handle.truncate(len(complete) + 1 if complete else 0)
-        return
-    with path.open("ab") as handle:  # a whole record that only lacks its newline
-        handle.write(b"\n")
+    with handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        start = _last_line_start(handle, size)
+        handle.seek(start)
+        tail = handle.read()
+        if not tail.strip():
+            return
+        try:
+            json.loads(tail)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            handle.seek(0)
+            _warn_torn(path, handle.read(start).count(b"\n") + 1, len(tail))
+            handle.truncate(start)
+            return
+        handle.seek(0, os.SEEK_END)
+        handle.write(b"\n")  # a whole record that only lacks its newline
 
 
 def append_jsonl(path: Path | str, records: Iterable[dict]) -> None:
