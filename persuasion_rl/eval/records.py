@@ -152,7 +152,7 @@ def parse_result(obj: Any, path: Path, line: int) -> GameResult:
     params = obj.get("sender_params")
     return GameResult(
         key=key, corpus=game.corpus, claim=game.claim, ok=game.ok,
-        gain=game.gain if game.ok else None, failure=_failure(obj, game.ok), round_gains=gains if game.ok else (),
+        gain=float(game.gain) if game.ok else None, failure=_failure(obj, game.ok), round_gains=gains if game.ok else (),
         sender_messages=sent, receiver_messages=answered, p_yes=_confidence(obj),
         sender_params=int(params) if isinstance(params, (int, float)) and not isinstance(params, bool) and params > 0 else None,
     )

@@ -108,7 +108,7 @@ class GameRecord:
     prior: ReceiverTurn
     rounds: tuple[RecordedRound, ...]
     final_score: int | float | None
-    gain: float | None
+    gain: int | float | None
     ok: bool
     errors: tuple[str, ...]
 
@@ -249,35 +249,28 @@ def _typed(obj: dict[str, Any], key: str, check: Any, expected: str) -> Any:
     return value
 
 
-def _gain(obj: dict[str, Any], ok: bool) -> float | None:
+def _gain_and_ok(obj: dict[str, Any]) -> tuple[float | None, bool]:
     # JSON writers may print a whole-number float as 1; accept any number for gain.
     gain = _typed(obj, "gain", lambda v: v is None or _number(v), "a number or null")
+    ok = _typed(obj, "ok", lambda v: isinstance(v, bool), "true or false")
     if ok and gain is None:
         raise RecordError("gain", "a finished game (ok: true) needs a gain")
-    return None if gain is None else float(gain)
+    return gain, ok  # as written: the annotation platform compares records byte for byte
 
 
 def parse_record(record: Any) -> GameRecord:
-    """One game from its decoded JSON object; raises RecordError naming the bad field."""
+    """One game from its decoded JSON object; raises RecordError naming the bad field
+    (the first one, in the order of the module docstring)."""
     obj = _object(record, "(line)")
     text = lambda key: _str(obj, key, "", nonempty=True)  # noqa: E731
-    ok = _typed(obj, "ok", lambda v: isinstance(v, bool), "true or false")
-    return GameRecord(
-        game_id=text("game_id"),
-        claim_id=text("claim_id"),
-        claim=text("claim"),
-        corpus=text("corpus"),
-        setting=_setting(obj),
-        sender=text("sender"),
-        receiver=text("receiver"),
-        sample=_typed(obj, "sample", lambda v: _int(v) and v >= 0, "an integer >= 0"),
-        prior=parse_turn(_get(obj, "prior", ""), "prior"),
-        rounds=_rounds(obj),
-        final_score=_typed(obj, "final_score", lambda v: v is None or _number(v), "a number or null"),
-        gain=_gain(obj, ok),
-        ok=ok,
-        errors=_errors(obj),
-    )
+    game_id, claim_id, claim, corpus = text("game_id"), text("claim_id"), text("claim"), text("corpus")
+    setting, sender, receiver = _setting(obj), text("sender"), text("receiver")
+    sample = _typed(obj, "sample", lambda v: _int(v) and v >= 0, "an integer >= 0")
+    prior, rounds = parse_turn(_get(obj, "prior", ""), "prior"), _rounds(obj)
+    final_score = _typed(obj, "final_score", lambda v: v is None or _number(v), "a number or null")
+    gain, ok = _gain_and_ok(obj)
+    return GameRecord(game_id, claim_id, claim, corpus, setting, sender, receiver, sample, prior, rounds,
+                      final_score, gain, ok, _errors(obj))
 
 
 def _shown_turn(turn: ReceiverTurn) -> dict[str, Any]:

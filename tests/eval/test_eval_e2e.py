@@ -112,7 +112,7 @@ def test_bad_input_exits_2_with_a_named_field(tmp_path: Path, eval_claims: Path,
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"game_id": "x", "claim_id": "c", "corpus": "cmv", "setting": "semi"}\n')
     assert main(["eval", "table", str(bad)]) == 2
-    assert "bad.jsonl line 1: field 'setting'" in capsys.readouterr().err
+    assert "bad.jsonl line 1: field 'claim'" in capsys.readouterr().err  # the first field at fault
     assert main(["eval", "--claims", str(eval_claims)]) == 2
     assert "eval needs --sender, --receiver, --out" in capsys.readouterr().err
     assert main(["eval", "--sender", "hf:/nowhere", "--receiver", "tiny", "--claims", str(eval_claims), "--out", str(tmp_path)]) == 2
