@@ -13,8 +13,10 @@ import pytest
 
 from benchmarks.isolated import read_steps
 from persuasion_rl.annotate.transcripts import TranscriptFileError, load_games
+from persuasion_rl.data.claims import ClaimRecord
 from persuasion_rl.data.errors import DataError
 from persuasion_rl.data.files import iter_json_lines
+from persuasion_rl.data.priors import priors_from_jsonl
 from persuasion_rl.data.summarize import SummaryCache
 from persuasion_rl.eval.analysis.strategies import AnswerCache
 from persuasion_rl.eval.records import EvalInputError, TranscriptStore, load_results
@@ -37,6 +39,8 @@ READERS = {
     "read_jsonl": ({"key": "a"}, lambda p: len(list(read_jsonl(p))), JsonlError),
     "load_keyed": ({"key": "a"}, lambda p: len(load_keyed(p)), JsonlError),
     "data iter_json_lines": ({"key": "a"}, lambda p: len(list(iter_json_lines(p))), DataError),
+    "data priors_from_jsonl": ({"key": "a", "receiver": "r", "claim": "X.", "reply": "<score>4</score>"},
+                               lambda p: len(priors_from_jsonl(p, [ClaimRecord("c1", "X.", "cmv", "train", "x", 0)])), DataError),
     "PriorCache": ({"key": "a", "reply": "<score>4</score>", "score": 4.0}, lambda p: len(PriorCache(p)), JsonlError),
     "ConfidenceCache": ({"key": "a", "yes_mass": 0.5, "no_mass": 0.4}, lambda p: len(ConfidenceCache(p)), JsonlError),
     "SummaryCache": ({"key": "a", "output": "x"}, lambda p: len(SummaryCache(p).entries), DataError),
