@@ -5,8 +5,9 @@ back mid-run, and a training run killed with SIGKILL then resumed.
    on a loopback port. Once step 1 is logged the server is SIGKILLed, kept down
    ``DOWN_S`` seconds and restarted on the same port (a restart takes ~4 s more). The
    reward calls of the next step hit a refused port and retry with backoff
-   (``max_retries=6``: at least ~16 s of backoff with full jitter, enough for ~7 s down;
-   the default 4 gives as little as 3.75 s). Training must finish every step with real
+   (``max_retries=8``: ~56 s of backoff on average with full jitter, so a restart that
+   is slow on a loaded machine (importing torch again can take 30 s there) still lands
+   inside the retries; the default 4 gives as little as 3.75 s). Training must finish every step with real
    scores only: the restarted server answers, every sample is scored.
 2. ``save_freq=1``; once checkpoint 3 is committed (the tracker says 3) and step 3's
    rollouts are dumped, the driver's process group and the run's Ray processes are
@@ -117,7 +118,7 @@ def test_training_survives_a_receiver_restart(workdir, receiver_server):
         return True
 
     overrides = ["receiver=openai", f"persuasion.receiver.endpoint=http://127.0.0.1:{receiver_server.port}/v1",
-                 "persuasion.receiver.name=tiny-receiver", "persuasion.receiver.max_retries=6",
+                 "persuasion.receiver.name=tiny-receiver", "persuasion.receiver.max_retries=8",
                  "data.train_max_samples=8", "trainer.total_training_steps=5", "trainer.save_freq=-1",
                  "trainer.test_freq=-1"]
     run = train(workdir / "restart", RECIPE, overrides, watch=restart_after_step_1)
