@@ -5,7 +5,7 @@ back mid-run, and a training run killed with SIGKILL then resumed.
    on a loopback port. Once step 1 is logged the server is SIGKILLed, kept down
    ``DOWN_S`` seconds and restarted on the same port (a restart takes ~4 s more). The
    reward calls of the next step hit a refused port and retry with backoff
-   (``max_retries=8``: ~56 s of backoff on average with full jitter, so a restart that
+   (``max_retries=8``: ~36 s of backoff on average with full jitter, so a restart that
    is slow on a loaded machine (importing torch again can take 30 s there) still lands
    inside the retries; the default 4 gives as little as 3.75 s). Training must finish every step with real
    scores only: the restarted server answers, every sample is scored.
