@@ -20,9 +20,52 @@ SUBCOMMAND_MODULES = (
 )
 
 
+# third-party loggers that report every request at INFO (httpx: one line per Receiver call)
+CHATTY_LOGGERS = ("httpx", "httpcore")
+
+
+def _shows_default(action: argparse.Action) -> bool:
+    default = action.default
+    hidden = default is None or default is False or default is argparse.SUPPRESS or isinstance(action, argparse._HelpAction)
+    return bool(action.option_strings) and not hidden
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """argparse's ArgumentDefaultsHelpFormatter without the noise of ``(default: None)``
+    and ``(default: False)`` on flags; a help text that already explains its default
+    (the word "default") is left as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if _shows_default(action) and "%(default)" not in text and "default" not in text:
+            text = f"{text} (default: %(default)s)"
+        return text
+
+
+class Parser(argparse.ArgumentParser):
+    """Every parser of the command, subcommands included (``add_subparsers`` makes its
+    children of the parent's class), shows defaults in ``--help``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        if not action.help and _shows_default(action):
+            action.help = "(default: %(default)s)"  # argparse prints nothing for an option without help
+        return action
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="persuasion-rl", description="Train and evaluate strategic persuaders with RL on verl.")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    parser = Parser(prog="persuasion-rl", description="Train and evaluate strategic persuaders with RL on verl.")
+    parser.add_argument("--log-level", default="INFO", help="logging level")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
         try:
@@ -53,7 +96,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(args.log_level)
     try:
         return args.func(args)
     except _user_error_types() as error:

@@ -1,5 +1,7 @@
 """User errors at the command line: one clear line and exit code 2, never a traceback."""
 
+import argparse
+import logging
 import socket
 
 import pytest
@@ -30,3 +32,38 @@ def test_an_unreachable_receiver_is_reported_after_its_retries(capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "failed after 5 attempts" in err and "ConnectError" in err and "Traceback" not in err
+
+
+def _parsers(parser: argparse.ArgumentParser, path: str = "persuasion-rl"):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, f"{path} {name}")
+
+
+def test_every_help_shows_the_defaults() -> None:
+    """issue 15.9: `--help` never showed defaults; now every option with a default says it."""
+    from persuasion_rl.cli import build_parser
+
+    missing = []
+    for path, parser in _parsers(build_parser()):
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            default = action.default
+            if not action.option_strings or default in (None, False, argparse.SUPPRESS) or isinstance(action, argparse._HelpAction):
+                continue
+            if f"{default}" not in text:
+                missing.append(f"{path} {action.option_strings[0]} (default {default!r})")
+    assert not missing, missing
+    eval_help = " ".join(build_parser()._subparsers._group_actions[0].choices["eval"].format_help().split())
+    assert "--sender-temperature SENDER_TEMPERATURE (default: 0.7)" in eval_help
+
+
+def test_httpx_request_lines_are_silenced() -> None:
+    """issue 15.9: one httpx INFO line per Receiver request flooded the log."""
+    from persuasion_rl.cli import configure_logging
+
+    configure_logging("INFO")
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)

@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the annotation web app")
     serve.add_argument("--transcripts", required=True, type=Path, help="JSON-lines file of games (the eval's output)")
     serve.add_argument("--db", required=True, type=Path, help="SQLite file of the study (created if missing)")
-    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port")
     serve.add_argument("--title", default="Persuasion study", help="study name shown on every page")
     serve.add_argument("--completion-url", help="link shown to annotators who have finished (e.g. a crowdsourcing completion URL)")
     serve.set_defaults(func=_cmd_serve)
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     invite = commands.add_parser("invite", help="add annotators and print their secret links")
     invite.add_argument("--db", required=True, type=Path, help="SQLite file of the study (created if missing)")
     invite.add_argument("--count", required=True, type=int, help="number of annotators to add")
-    invite.add_argument("--per-annotator", type=int, default=3, help="transcripts per annotator (default: 3)")
+    invite.add_argument("--per-annotator", type=int, default=3, help="transcripts per annotator")
     invite.add_argument("--base-url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="public address of the server")
     invite.set_defaults(func=_cmd_invite)
 
@@ -147,7 +147,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (python -m persuasion_rl.annotate ...), same commands."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(prog="persuasion-rl")
+    from ..cli import Parser
+
+    parser = Parser(prog="persuasion-rl")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
     args = parser.parse_args(argv)

@@ -143,7 +143,7 @@ def _add_build(sub) -> None:
     p.add_argument("--hub", nargs="?", const="", default=None, metavar="NAME",
                    help=f"online only, untested: load {'/'.join(HUB_SOURCES)} with the datasets library "
                         "(anthropic defaults to Anthropic/persuasion)")
-    p.add_argument("--hub-split", default="train", help="split of the hub dataset (default: train)")
+    p.add_argument("--hub-split", default="train", help="split of the hub dataset")
     p.add_argument("--out", required=True, type=Path, help="folder for <source>.claims.parquet (+ priors)")
     p.add_argument("--split-fractions", type=_fractions, default=_fractions("0.8,0.1,0.1"),
                    help="train,dev,test fractions of the hash split, for corpora without their own split")
@@ -181,8 +181,8 @@ def _add_summarize(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="claims table to write (may be --claims)")
     p.add_argument("--cache", required=True, type=Path, help="JSON-lines summary cache (resumable)")
     p.add_argument("--backend", default=DEFAULT_SUMMARY_BACKEND,
-                   help="package.module:factory, called with --model (default: the project's backends, "
-                        "so --model is tiny, hf:PATH or openai:URL#MODEL)")
+                   help="package.module:factory, called with --model (the project's backends, "
+                        "for which --model is tiny, hf:PATH or openai:URL#MODEL)")
     p.add_argument("--model", required=True)
     p.add_argument("--model-name", default=None, help="name in the cache key (default: --model)")
     p.add_argument("--corpus", action="append", default=None, help="only these corpora (repeatable)")

@@ -99,7 +99,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--receiver", action="append", help="Receiver model spec (repeatable)")
     p.add_argument("--claims", type=Path, help="claims table (parquet) or JSON lines {id, claim, source}")
     p.add_argument("--subset", choices=["auto", "eval", "all"], default="auto",
-                   help="auto (default): the table's evaluation subset when it marks one, else every claim")
+                   help="auto: the table's evaluation subset when it marks one, else every claim")
     p.add_argument("--split", default=None, help="only claims of this split")
     p.add_argument("--limit", type=int, default=None, help="only the first N claims")
     p.add_argument("--setting", choices=list(SETTING_CHOICES), default="both")
@@ -125,7 +125,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_stats_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="receiver_command", required=True)
 
     score = commands.add_parser("score", help="prior, posterior and gain for one argument")
-    score.add_argument("--receiver", default="tiny", help="hf:PATH, openai:URL#MODEL, or 'tiny' (default)")
+    score.add_argument("--receiver", default="tiny", help="hf:PATH, openai:URL#MODEL, or 'tiny'")
     score.add_argument("--claim", required=True)
     score.add_argument("--argument", required=True, help="the Sender's argument (plain text)")
     score.add_argument("--mode", choices=SCORING_MODES, default=ScoringConfig.mode.value)
