@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 def export_env(config: DictConfig) -> None:
     os.environ.update({k: str(v) for k, v in (config.run.get("env") or {}).items()})
+    from .noise import silence_in_process
+
+    silence_in_process()  # PYTHONWARNINGS is read at start-up: this process started before it was set
     python_path = os.environ.get("PYTHONPATH", "")
     for entry in reversed(python_path.split(os.pathsep)):
         if entry and entry not in sys.path:

@@ -20,6 +20,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .checks import CheckReport, ConfigCheckError, check_config, required_gpus
+from . import noise
 from .compose import compose_recipe, resolve, save
 from .paths import CONFIGS_ENV, configs_dir, package_parent
 
@@ -61,6 +62,10 @@ class LaunchPlan:
             "validation": str(trainer.validation_data_dir),
             "ray logs": "/tmp/ray/session_latest/logs (on each node)",
         }
+        if self.config.persuasion.platform == "cpu" and OmegaConf.select(self.config, "ray_kwargs.ray_init.num_gpus"):
+            # verl logs `num_gpus: N` in its ray init line; on this platform they are not GPUs
+            places["ray gpus"] = (f"{self.config.ray_kwargs.ray_init.num_gpus} virtual slots (verl places every rank on a "
+                                  "GPU bundle; the CPU platform declares them to Ray, no GPU is used)")
         if "wandb" in trainer.logger:
             places["wandb"] = f"{self.env.get('WANDB_DIR')} (mode {self.env.get('WANDB_MODE', 'online')})"
         return places
@@ -140,6 +145,7 @@ def _run_env(config: DictConfig, run_dir: Path, notices: list[str]) -> dict[str,
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path)),
         "VERL_FILE_LOGGER_PATH": str(_metrics_file(run_dir)),
         "TOKENIZERS_PARALLELISM": "false",
+        **noise.run_env(),
     }
     env.update(_platform_env(config.persuasion.platform))
     env.update(_wandb_env(config, run_dir, notices))
@@ -160,6 +166,17 @@ def _record_env(config: DictConfig, env: dict[str, str]) -> None:
             ray_init.num_gpus = required_gpus(config)
 
 
+def _keep_file_logger(config: DictConfig, notices: list[str]) -> None:
+    """The metrics file is the run's record (the banner announces it; ``eval`` and the
+    benchmarks read it): a logger list without verl's ``file`` logger gets it added."""
+    value = config.trainer.logger
+    loggers = [value] if isinstance(value, str) else list(value)
+    if "file" not in loggers:
+        with open_dict(config):
+            config.trainer.logger = [*loggers, "file"]
+        notices.append(f"trainer.logger={loggers}: added 'file', the run's metrics file")
+
+
 def plan_run(recipe: str, overrides: list[str] | tuple[str, ...] = ()) -> LaunchPlan:
     config = compose_recipe(recipe, overrides)
     _absolute_run_root(config)
@@ -167,6 +184,7 @@ def plan_run(recipe: str, overrides: list[str] | tuple[str, ...] = ()) -> Launch
     _absolute_paths(config)
     run_dir = Path(config.run.dir)
     notices: list[str] = []
+    _keep_file_logger(config, notices)
     _record_env(config, _run_env(config, run_dir, notices))
     report = check_config(config, data_ready=not config.run.prepare_tiny)
     return LaunchPlan(recipe, tuple(overrides), config, run_dir, notices, report)
