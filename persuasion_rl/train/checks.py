@@ -2,7 +2,10 @@
 
 verl validates batch arithmetic itself; these catch what it reports late or obscurely:
 model paths and data files that do not exist, GPU counts that do not fit the machine,
-and backend choices that cannot work on the selected platform.
+backend choices that cannot work on the selected platform, and data that would leave a
+dataloader empty: verl drops prompts longer than ``data.max_prompt_length`` (counted with
+the Sender's chat template) and then dies on ``batch_size=0`` when fewer than a batch are
+left. ``check_prompt_lengths`` counts them the way verl does and names the override.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from persuasion_rl.receivers.settings import ReceiverSpecError
 from .settings import PersuasionSettings, SettingsError
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+DATA_HINT = "build it with `persuasion-rl data export` (see README) or point data.*_files at it"
 
 
 @dataclass
@@ -81,6 +85,82 @@ def check_data_files(field_name: str, files: Any, report: CheckReport, hint: str
             continue  # remote (hdfs://, ...): verl copies it
         if not Path(os.path.expanduser(str(path))).is_file():
             report.errors.append(f"{field_name}: {path} does not exist ({hint})")
+
+
+def _data_paths(files: Any) -> list[str]:
+    return [files] if isinstance(files, str) else list(files or [])
+
+
+def check_data_set(field_name: str, files: Any, report: CheckReport, hint: str) -> None:
+    """Set at all (before the files exist, e.g. a dry run of a recipe that builds them)."""
+    if not _data_paths(files) or any(str(p).strip() in ("", "???", "None", "null") for p in _data_paths(files)):
+        report.errors.append(f"{field_name} is not set ({hint})")
+
+
+def _prompt_token_counts(paths: list[str], tokenizer, prompt_key: str) -> list[int]:
+    """Prompt lengths as verl's RLHFDataset counts them: the chat template with the
+    generation prompt, tokenized."""
+    import pyarrow.parquet as pq
+
+    counts = []
+    for path in paths:
+        for messages in pq.read_table(os.path.expanduser(path), columns=[prompt_key]).column(prompt_key).to_pylist():
+            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+            ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+            counts.append(len(ids))
+    return counts
+
+
+def _load_tokenizer(path: Any):
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(os.path.expanduser(str(path)))
+    except Exception:  # an unloadable model is reported by check_model_path / verl itself
+        return None
+
+
+def check_prompt_lengths(config: DictConfig, report: CheckReport, tokenizer=None) -> None:
+    """Prompts over ``data.max_prompt_length`` are dropped by verl (or fail it, without
+    ``filter_overlong_prompts``); fewer rows than a batch leave the dataloader empty."""
+    data = config.data
+    files = {name: [p for p in _data_paths(data.get(name)) if "://" not in str(p) and Path(os.path.expanduser(str(p))).is_file()]
+             for name in ("train_files", "val_files")}
+    if not any(files.values()):
+        return
+    tokenizer = tokenizer or _load_tokenizer(config.actor_rollout_ref.model.path)
+    if tokenizer is None:
+        return
+    limit, key = int(data.max_prompt_length), data.get("prompt_key", "prompt")
+    filtering = bool(data.get("filter_overlong_prompts", True))
+    for name, paths in files.items():
+        if paths:
+            _check_split_lengths(f"data.{name}", _prompt_token_counts(paths, tokenizer, key), limit, filtering,
+                                 _batch_size(config, name), report)
+
+
+def _batch_size(config: DictConfig, name: str) -> int:
+    if name == "train_files":
+        return int(config.data.train_batch_size)
+    value = config.data.get("val_batch_size")
+    return int(value) if value else 1  # verl validates the whole set in one batch by default
+
+
+def _check_split_lengths(field_name: str, counts: list[int], limit: int, filtering: bool, batch: int, report: CheckReport) -> None:
+    over = [n for n in counts if n > limit]
+    left = len(counts) - len(over) if filtering else len(counts)
+    fix = f"data.max_prompt_length={max(counts)}" if over else None
+    lengths = (f"{len(over)} of {len(counts)} prompts are longer than data.max_prompt_length={limit} Sender tokens "
+               f"(longest {max(counts) if counts else 0})") if over else ""
+    if over and not filtering:
+        report.errors.append(f"{field_name}: {lengths} and data.filter_overlong_prompts is off, so verl stops on the first; "
+                             f"set {fix}")
+    elif left < batch:
+        why = f"{lengths}; verl drops them, leaving {left}" if over else f"it holds {left} prompts"
+        fixes = f"set {fix} (or more)" if over else "use more data or a smaller batch"
+        report.errors.append(f"{field_name}: {why}, fewer than one batch of {batch}: the dataloader would be empty; {fixes}")
+    elif over:
+        report.warnings.append(f"{field_name}: {lengths}; verl drops them and trains on {left} ({fix} keeps them)")
 
 
 def required_gpus(config: DictConfig) -> int:
@@ -165,7 +245,10 @@ def check_config(config: DictConfig, data_ready: bool = True) -> CheckReport:
             check_model_path("critic.model.path", config.critic.model.path, report)
         if config.reward.reward_model.enable:
             check_model_path("reward.reward_model.model_path", config.reward.reward_model.model_path, report)
-        hint = "build it with `persuasion-rl data export` (see README) or point data.*_files at it"
-        check_data_files("data.train_files", config.data.train_files, report, hint)
-        check_data_files("data.val_files", config.data.val_files, report, hint)
+        check_data_files("data.train_files", config.data.train_files, report, DATA_HINT)
+        check_data_files("data.val_files", config.data.val_files, report, DATA_HINT)
+        check_prompt_lengths(config, report)
+    else:
+        check_data_set("data.train_files", config.data.train_files, report, DATA_HINT)
+        check_data_set("data.val_files", config.data.val_files, report, DATA_HINT)
     return report
