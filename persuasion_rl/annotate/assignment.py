@@ -1,8 +1,11 @@
-"""Which transcripts an annotator gets: N of them, from different corpora, least-assigned first.
+"""Which transcripts an annotator gets: N of them, from different corpora and both
+settings, least-assigned first.
 
-Pure and deterministic: the same candidates and counts always give the same choice, so a
-study can be replayed and tested. Ties are broken by how much each corpus has been handed
-out (so a corpus listed last in the file is not starved) and then by file order.
+Each pick prefers, in order: a corpus this annotator has not seen yet; a setting (static
+or dynamic) they have not seen yet; the least-assigned transcript; the setting and then
+the corpus handed out least so far over the whole study (so neither the dynamic games nor
+a corpus listed last in the file is starved); file order. Pure and deterministic: the same
+candidates and counts always give the same choice, so a study can be replayed and tested.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ class Candidate:
     corpus: str
     order: int  # position in the transcripts file: the last tie-breaker
     assigned: int
+    setting: str = "static"
 
 
 def choose_transcripts(candidates: list[Candidate], n: int) -> list[str]:
-    """Pick up to ``n`` distinct transcripts, one per corpus while corpora last.
+    """Pick up to ``n`` distinct transcripts, one per corpus while corpora last, covering
+    the settings while they last.
 
     With fewer corpora than ``n`` the remaining picks repeat corpora (still the least
     assigned transcripts), because an annotator with fewer transcripts than promised is
@@ -33,20 +38,19 @@ def choose_transcripts(candidates: list[Candidate], n: int) -> list[str]:
     """
     if n < 1:
         raise ValueError(f"an annotator needs at least one transcript, got n={n}")
-    corpus_load = Counter[str]()
+    corpus_load, setting_load = Counter[str](), Counter[str]()
     for c in candidates:
         corpus_load[c.corpus] += c.assigned
-    ranked = sorted(candidates, key=lambda c: (c.assigned, corpus_load[c.corpus], c.order, c.game_id))
+        setting_load[c.setting] += c.assigned
     chosen: list[Candidate] = []
-    used_corpora: set[str] = set()
-    for c in ranked:
-        if len(chosen) == n:
-            break
-        if c.corpus not in used_corpora:
-            chosen.append(c)
-            used_corpora.add(c.corpus)
-    if len(chosen) < n:
-        log.warning("only %d corpora for %d transcripts per annotator: repeating corpora", len(used_corpora), n)
-        chosen_ids = {c.game_id for c in chosen}
-        chosen.extend([c for c in ranked if c.game_id not in chosen_ids][: n - len(chosen)])
+    left = list(candidates)
+    while left and len(chosen) < n:
+        corpora, settings = {c.corpus for c in chosen}, {c.setting for c in chosen}
+        if len(chosen) == len({c.corpus for c in candidates}):
+            log.warning("only %d corpora for %d transcripts per annotator: repeating corpora", len(corpora), n)
+        pick = min(left, key=lambda c: (c.corpus in corpora, c.setting in settings, c.assigned, setting_load[c.setting],
+                                        corpus_load[c.corpus], c.order, c.game_id))
+        chosen.append(pick)
+        left.remove(pick)
+        setting_load[pick.setting] += 1
     return [c.game_id for c in chosen]

@@ -342,12 +342,12 @@ class Store:
     @staticmethod
     def _candidates(conn: sqlite3.Connection) -> list[Candidate]:
         rows = conn.execute(
-            """SELECT t.game_id, t.corpus, t.file_order, COUNT(a.annotator_id) AS assigned
+            """SELECT t.game_id, t.corpus, t.setting, t.file_order, COUNT(a.annotator_id) AS assigned
                FROM transcripts t LEFT JOIN assignments a ON a.game_id = t.game_id
                WHERE t.active = 1 AND t.annotatable = 1
                GROUP BY t.game_id"""
         ).fetchall()
-        return [Candidate(r["game_id"], r["corpus"], r["file_order"], r["assigned"]) for r in rows]
+        return [Candidate(r["game_id"], r["corpus"], r["file_order"], r["assigned"], r["setting"]) for r in rows]
 
     # -- answers ---------------------------------------------------------------------------
 

@@ -80,3 +80,36 @@ def test_reimport_keeps_assignments_and_refuses_changed_assigned_games(tmp_path:
     report = store.import_games([parse_record(r) for r in records[1:]])
     assert report.deactivated == 1
     assert store.game(before[0]).game_id == before[0]
+
+
+def test_assignments_cover_both_settings_and_all_corpora(tmp_path: Path) -> None:
+    """issue 15.8: all six assignments of two annotators were static one-round games
+    although 17 dynamic games were loaded (static games listed first)."""
+    static = [game_record(f"s-{c}-{i}", c, 1, setting="static") for c in ("anthropic", "cmv", "ddo") for i in range(7)]
+    dynamic = [game_record(f"d-{c}-{i}", c, 3, setting="dynamic") for c in ("anthropic", "cmv", "ddo") for i in range(6)][:17]
+    store = Store(tmp_path / "s.sqlite")
+    store.initialize("t")
+    store.import_games([parse_game(r) for r in static + dynamic])
+    games = store.all_games()
+    invites = store.create_annotators(2, 3)
+    per_annotator = [store.assignments(store.annotator_by_token(i.token)) for i in invites]
+    for assigned in per_annotator:
+        assert {games[g].setting for g in assigned} == {"static", "dynamic"}
+        assert len({games[g].corpus for g in assigned}) == 3
+    by_setting = Counter(games[g].setting for a in per_annotator for g in a)
+    assert by_setting == {"static": 3, "dynamic": 3}
+
+
+def test_many_annotators_balance_settings_and_corpora() -> None:
+    cands = [Candidate(f"{s}-{c}-{i}", c, n, 0, s) for n, (s, c, i) in enumerate(
+        (s, c, i) for s in ("static", "dynamic") for c in ("A", "B", "C", "D") for i in range(5))]
+    assigned = Counter()
+    for _ in range(20):
+        current = [Candidate(c.game_id, c.corpus, c.order, assigned[c.game_id], c.setting) for c in cands]
+        for g in choose_transcripts(current, 3):
+            assigned[g] += 1
+    setting_counts = Counter(g.split("-")[0] for g in assigned.elements())
+    corpus_counts = Counter(g.split("-")[1] for g in assigned.elements())
+    assert abs(setting_counts["static"] - setting_counts["dynamic"]) <= 1
+    assert max(corpus_counts.values()) - min(corpus_counts.values()) <= 1
+    assert max(assigned.values()) - min(assigned.values()) <= 1
