@@ -86,7 +86,9 @@ def _row(record: ClaimRecord, outcome, receiver, report: PriorsReport) -> dict |
     report.unreadable += not turn.opens_game
     row = {"claim_id": record.id, "reply": turn.reply.raw, "claim": record.claim, "receiver": receiver.backend.name,
            "prompt_version": receiver_prompt_version(), "score": turn.mode_score, "score_error": turn.error,
-           "scoring_mode": receiver.scoring.mode.value}
+           "scoring_mode": receiver.scoring.mode.value,
+           # the column `data export` reads for the expected mode (NaN here made every row look unscored)
+           "expected_score": turn.mode_score if receiver.scoring.mode.value == "expected" else None}
     if outcome.confidence is not None:
         probe = outcome.confidence
         report.confidence_unreadable += not probe.ok

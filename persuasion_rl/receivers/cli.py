@@ -49,14 +49,28 @@ def _score(args: argparse.Namespace) -> int:
 
     prior, posterior, reply = asyncio.run(run())
     gain = persuasion_gain(prior.mode_score, posterior.score) if prior.ok and posterior.ok else None
-    print(f"receiver : {receiver.backend.name} ({args.mode} scoring)")
-    print(f"prior    : {_fmt(prior.mode_score, prior.error)}")
-    print(f"posterior: {_fmt(posterior.score, posterior.error)}")
-    print(f"gain     : {_fmt(gain, 'unavailable: a score could not be read')}")
-    if posterior.distribution:
-        print("posterior distribution: " + "  ".join(f"{k}:{v:.2f}" for k, v in sorted(posterior.distribution.items())))
-    print(f"\nReceiver's opening turn:\n{prior.reply.raw}\n\nReceiver's reply to the argument:\n{reply.raw}")
+    for line in score_lines(receiver.backend.name, args.mode, prior, posterior, gain, reply):
+        print(line)
     return 0 if gain is not None else 1
+
+
+def score_lines(name: str, mode: str, prior, posterior, gain, reply) -> list[str]:
+    """What ``receiver score`` prints. In expected mode the scores are probability-weighted
+    means over the digits after ``<score>``, which differ from the ``<score>N</score>`` the
+    sampled reply text shows: each number says which one it is."""
+    kind = "expected score, mean over the digits 1-7" if mode == "expected" else "sampled score, the reply's <score>"
+    written = prior.reply.score
+    lines = [f"receiver : {name} ({mode} scoring)",
+             f"prior    : {_fmt(prior.mode_score, prior.error)} ({kind})",
+             f"posterior: {_fmt(posterior.score, posterior.error)} ({kind})",
+             f"gain     : {_fmt(gain, 'unavailable: a score could not be read')} (posterior minus prior)"]
+    if posterior.distribution:
+        lines.append("posterior distribution: " + "  ".join(f"{k}:{v:.2f}" for k, v in sorted(posterior.distribution.items())))
+    note = ""
+    if mode == "expected":
+        note = (f" (its <score>{written if written is not None else '?'}</score> was sampled; the prior above is the expected score)")
+    lines.append(f"\nReceiver's opening turn{note}:\n{prior.reply.raw}\n\nReceiver's reply to the argument (sampled text):\n{reply.raw}")
+    return lines
 
 
 def _fmt(value: float | None, error: str | None) -> str:

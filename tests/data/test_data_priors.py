@@ -165,3 +165,17 @@ def test_data_summarize_cli_with_a_backend_spec(tmp_path: Path, tiny_assets, cap
     assert main(argv) == 0
     assert capsys.readouterr().out.split("\n")[1].split()[0] == "ddo"
     assert len(read_claims(tmp_path / "out.parquet")) == 2
+
+
+def test_priors_table_fills_expected_score_in_expected_mode(tmp_path: Path, tiny_assets) -> None:
+    """issue 15.10: the priors table had expected_score NaN in expected mode."""
+    claims = claims_table(tmp_path / "claims.parquet")
+    out = tmp_path / "priors.parquet"
+    argv = ["data", "priors", "--receiver", "tiny", "--claims", str(claims), "--out", str(out), "--max-tokens", "48",
+            "--no-confidence", "--no-progress"]
+    assert main(argv) == 0
+    table = pq.read_table(out).to_pylist()
+    assert all(r["scoring_mode"] == "expected" and r["expected_score"] == r["score"] is not None for r in table)
+    sampled = [*argv[:7], str(tmp_path / "sampled.parquet"), *argv[8:], "--mode", "sample"]
+    assert main(sampled) == 0
+    assert all(r["expected_score"] is None for r in pq.read_table(tmp_path / "sampled.parquet").to_pylist())
