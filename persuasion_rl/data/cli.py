@@ -31,7 +31,8 @@ from .claims import ALLOCATIONS, DEFAULT_EVAL_SIZE, SPLITS, count_by_corpus_spli
 from .errors import DataError
 from .export import export_splits
 from .priors import load_prior_files
-from .priors_cli import _cmd_priors, add_priors_parser
+from .priors_cli import _cmd_priors, add_priors_parser, add_subset_options, select_records
+from .subsets import read_ids
 from .summarize import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS, summarize_claims
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,22 @@ def _cmd_merge(args: argparse.Namespace) -> None:
     _print_counts(merged)
 
 
+def _export_selection(records, args: argparse.Namespace, priors) -> list:
+    """``--ids`` / ``--limit`` as ``data priors`` chooses them (over the claims of the
+    splits written); ``--only-with-priors`` keeps the claims that have a prior."""
+    if args.ids or args.limit is not None:
+        records = select_records(records, args.splits, False, args.limit, args.claims, read_ids(args.ids))
+    if args.only_with_priors:
+        kept = [r for r in records if r.id in priors or any(d in priors for d in r.duplicate_ids)]
+        log.warning("--only-with-priors: exporting %d of %d claims (the others have no Receiver prior)", len(kept), len(records))
+        records = kept
+    return records
+
+
 def _cmd_export(args: argparse.Namespace) -> None:
     records = read_claims(args.claims)
     priors = load_prior_files(args.priors, records, receiver=args.receiver)
+    records = _export_selection(records, args, priors)
     config = PromptConfig(setting=Setting(args.setting), sender_word_limit=args.sender_word_limit)
     paths = export_splits(
         records, priors, args.setting, args.out, splits=args.splits, include_eval=not args.no_eval,
@@ -170,6 +184,9 @@ def _add_export(sub) -> None:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--splits", nargs="+", default=None, help="splits to write (default: all present)")
     p.add_argument("--no-eval", action="store_true", help="do not write eval.parquet")
+    add_subset_options(p)
+    p.add_argument("--only-with-priors", action="store_true",
+                   help="export only the claims with a Receiver prior (by default every selected claim needs one)")
     p.add_argument("--sender-word-limit", type=int, default=DEFAULT_SENDER_WORD_LIMIT)
     p.add_argument("--allow-unsummarized", action="store_true", help="export provisional (title) claims as they are")
     p.set_defaults(func=_run(_cmd_export))

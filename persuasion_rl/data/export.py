@@ -54,7 +54,8 @@ def resolve_priors(records: Sequence[ClaimRecord], priors: PriorSource, *, sourc
     if missing:
         raise DataError(
             source, f"{len(missing)} of {len(records)} claims have no Receiver prior: {_id_list(missing)}; "
-            "fill the prior cache for these claims first", field="claim_id",
+            "fill the prior cache for these claims first (`data priors` with the same --ids/--limit), "
+            "or export the ones that have a prior with --only-with-priors", field="claim_id",
         )
     stale = [r.id for r in records if found[r.id].claim is not None and found[r.id].claim != r.claim]
     if stale:

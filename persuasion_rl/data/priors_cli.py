@@ -38,6 +38,7 @@ from ..files import write_parquet_atomic
 from .claims import ClaimRecord, count_by_corpus_split, format_counts, read_claims
 from .errors import DataError
 from .priors import PRIORS_SCHEMA
+from .subsets import read_ids, select_ids, stratified_limit
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +125,16 @@ def write_priors_table(rows: Sequence[dict], path: str | Path) -> Path:
 
 
 def select_records(records: Sequence[ClaimRecord], splits: Sequence[str] | None, eval_only: bool, limit: int | None,
-                   path: Path) -> list[ClaimRecord]:
+                   path: Path, ids: Sequence[str] | None = None) -> list[ClaimRecord]:
+    """The claims ``--split``, ``--eval-only``, ``--ids`` and ``--limit`` (spread over
+    corpora) choose; ``data priors`` and ``data export`` select alike."""
     chosen = [r for r in records if (not splits or r.split in splits) and (not eval_only or r.eval)]
-    if limit is not None:
-        chosen = chosen[:limit]
+    chosen, unknown = select_ids(chosen, ids, lambda r: r.id)
+    if unknown:
+        raise DataError(path, f"{len(unknown)} --ids not among the selected claims, e.g. {unknown[:5]}", field="id")
+    chosen = stratified_limit(chosen, limit, lambda r: r.source)
     if not chosen:
-        raise DataError(path, "no claims selected (check --split / --eval-only)", field="split" if splits else "eval")
+        raise DataError(path, "no claims selected (check --split / --eval-only / --ids)", field="split" if splits else "eval")
     return chosen
 
 
@@ -137,7 +142,7 @@ def _cmd_priors(args: argparse.Namespace) -> int:
     from ..receivers import Receiver
     from ..receivers.factory import make_backend
 
-    records = select_records(read_claims(args.claims), args.split, args.eval_only, args.limit, args.claims)
+    records = select_records(read_claims(args.claims), args.split, args.eval_only, args.limit, args.claims, read_ids(args.ids))
     scoring = ScoringConfig(mode=args.mode, reply_max_tokens=args.max_tokens, top_logprobs=args.top_logprobs)
     receiver = Receiver(make_backend(args.receiver), scoring=scoring)
     out = Path(args.out)
@@ -156,6 +161,13 @@ def _cmd_priors(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_subset_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ids", nargs="+", default=None, metavar="ID_OR_FILE",
+                   help="only these claim ids (comma-separated, or files with one id per line)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="only N of the selected claims, spread evenly over the corpora (the same N claims in every command)")
+
+
 def add_priors_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("priors", help="compute the Receiver's opening turns and prior confidence P(yes) per claim")
     p.add_argument("--receiver", required=True, help="tiny, hf:PATH or openai:URL#MODEL")
@@ -165,7 +177,7 @@ def add_priors_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--confidence-cache", type=Path, default=None, help="default: <out>.confidence.jsonl")
     p.add_argument("--split", action="append", default=None, help="only claims of this split (repeatable)")
     p.add_argument("--eval-only", action="store_true", help="only the evaluation subset")
-    p.add_argument("--limit", type=int, default=None, help="only the first N selected claims")
+    add_subset_options(p)
     p.add_argument("--mode", choices=[m.value for m in ScoringMode], default=ScoringConfig.mode.value,
                    help="scoring mode of the prior score")
     p.add_argument("--max-tokens", type=int, default=ScoringConfig.reply_max_tokens, help="token budget of the Receiver's reply")

@@ -101,7 +101,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", choices=["auto", "eval", "all"], default="auto",
                    help="auto: the table's evaluation subset when it marks one, else every claim")
     p.add_argument("--split", default=None, help="only claims of this split")
-    p.add_argument("--limit", type=int, default=None, help="only the first N claims")
+    p.add_argument("--limit", type=int, default=None, help="only N claims, spread evenly over the corpora")
     p.add_argument("--setting", choices=list(SETTING_CHOICES), default="both")
     p.add_argument("--samples", type=int, default=1, help="games per claim, setting and Receiver (K)")
     p.add_argument("--out", type=Path, help="results folder (transcripts.jsonl, results.md/csv; reruns resume)")

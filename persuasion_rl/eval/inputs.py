@@ -85,7 +85,9 @@ def load_claims(path: str | Path, selection: ClaimSelection = ClaimSelection()) 
     if repeated:
         raise EvalInputError(f"{path}: field 'id': repeated claim ids {repeated[:5]}")
     if selection.limit is not None:
-        claims = claims[: selection.limit]
+        from ..data.subsets import stratified_limit
+
+        claims = stratified_limit(claims, selection.limit, lambda c: c.corpus)  # a spread, not the first corpus
     if not claims:
         raise EvalInputError(f"{path}: no claims to evaluate (check --subset/--split)")
     return claims
