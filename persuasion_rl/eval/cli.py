@@ -89,6 +89,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"games: {report.planned} planned, {report.skipped} already done, {report.played} played "
           f"({report.ok} finished, {sum(report.failures.values())} failed{kinds})")
     print(f"transcripts: {report.transcripts}\ntables: {', '.join(str(p) for p in report.tables.values())}")
+    if report.played and report.failures.get("sender_parse", 0) * 2 > report.played:
+        print(f"hint: most games failed sender_parse (no closed <argument>): read what the Sender wrote with "
+              f"`persuasion-rl show {config.out_dir} --failed`; --missing-argument raw scores the reply itself")
     return 0
 
 

@@ -46,11 +46,16 @@ log = logging.getLogger(__name__)
 BACKEND_ERRORS = (ReceiverError, httpx.HTTPError, OSError, asyncio.TimeoutError)
 
 
+SENDER_STOP = "</argument>"  # the Sender's format ends with its argument: nothing after it is read
+EARLY_WARNING_GAMES = 5
+
+
 @dataclass(frozen=True)
 class SenderSampling:
-    max_tokens: int = 1024
+    max_tokens: int = 1024  # a cap: generation stops at SENDER_STOP
     temperature: float = 0.7
     top_p: float = 1.0
+    stop: tuple[str, ...] = (SENDER_STOP,)
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,8 @@ def _unplayed_record(meta: dict, claim: EvalClaim, setting: str, prior: PriorOut
 
 def _sender_fn(sender: SenderModel, sampling: SenderSampling, seed: int):
     # one seed per sample index, not per game: equal parameters let local models batch
-    params = GenerationParams(max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p, seed=seed)
+    params = GenerationParams(max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
+                              stop=sampling.stop, seed=seed)
 
     async def send(messages):
         return (await sender.backend.generate(messages, params)).text
@@ -205,6 +211,14 @@ async def play_one(key: GameKey, claim: EvalClaim, prior: PriorOutcome, sender: 
     return record
 
 
+def _warn_sender_parse(config: EvalConfig) -> None:
+    """Said early, not after the whole run: a Sender that never writes <argument> fails every game."""
+    log.warning("the first %d games all failed sender_parse: the Sender wrote no closed <argument> within %d tokens. "
+                "A base or untrained Sender may never write the tags: try --missing-argument raw (the reply is the "
+                "argument) or a larger --sender-max-tokens; see what it wrote with `persuasion-rl show %s --failed`",
+                EARLY_WARNING_GAMES, config.sender_sampling.max_tokens, config.out_dir)
+
+
 async def _play_all(keys: Sequence[GameKey], claims: dict[str, EvalClaim], priors: dict[tuple[str, str], PriorOutcome],
                     sender: SenderModel, receivers: dict[str, ReceiverModel], store: TranscriptStore,
                     config: EvalConfig) -> Counter:
@@ -220,6 +234,8 @@ async def _play_all(keys: Sequence[GameKey], claims: dict[str, EvalClaim], prior
                 failures[record["failure"]] += 1
                 bar.set_postfix(failed=sum(failures.values()))
             bar.update(1)
+            if bar.n == EARLY_WARNING_GAMES and failures[SENDER_PARSE] == EARLY_WARNING_GAMES:
+                _warn_sender_parse(config)
 
         await asyncio.gather(*(one(k) for k in keys))
     return failures

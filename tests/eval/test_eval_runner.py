@@ -126,3 +126,20 @@ def test_parameter_counts() -> None:
     assert parse_count("8B") == 8_000_000_000 and parse_count("350m") == 350_000_000 and parse_count("1.5e9") == 1_500_000_000
     with pytest.raises(ValueError):
         parse_count("big")
+
+
+def test_a_sender_that_never_argues_is_flagged_early_and_stops_at_its_argument(tmp_path: Path, caplog) -> None:
+    """issue 15.4: every game failed sender_parse after minutes at 1,024 Sender tokens, with no hint."""
+    seen = []
+
+    class Recording(ScriptedSender):
+        async def generate(self, messages, params, prefill=""):
+            seen.append(params)
+            return await super().generate(messages, params, prefill)
+
+    claims = [EvalClaim(f"t{i}", f"A tagless claim number {i}.", "anthropic") for i in range(6)]
+    s, receivers = models(Recording())
+    with caplog.at_level("WARNING"):
+        run_eval(claims, s, receivers, EvalConfig(tmp_path / "out", settings=("static",), progress=False, n_boot=100))
+    assert "the first 5 games all failed sender_parse" in caplog.text and "persuasion-rl show" in caplog.text
+    assert seen and all(p.stop == ("</argument>",) for p in seen)
