@@ -223,6 +223,7 @@ async def _play_all(keys: Sequence[GameKey], claims: dict[str, EvalClaim], prior
                     sender: SenderModel, receivers: dict[str, ReceiverModel], store: TranscriptStore,
                     config: EvalConfig) -> Counter:
     failures: Counter = Counter()
+    finished: list[GameKey] = []
     semaphore = asyncio.Semaphore(config.concurrency)
     with tqdm(total=len(keys), desc="games", unit="game", disable=not config.progress) as bar:
         async def one(key: GameKey) -> None:
@@ -234,7 +235,8 @@ async def _play_all(keys: Sequence[GameKey], claims: dict[str, EvalClaim], prior
                 failures[record["failure"]] += 1
                 bar.set_postfix(failed=sum(failures.values()))
             bar.update(1)
-            if bar.n == EARLY_WARNING_GAMES and failures[SENDER_PARSE] == EARLY_WARNING_GAMES:
+            finished.append(key)  # counted here: a disabled bar counts nothing
+            if len(finished) == EARLY_WARNING_GAMES and failures[SENDER_PARSE] == EARLY_WARNING_GAMES:
                 _warn_sender_parse(config)
 
         await asyncio.gather(*(one(k) for k in keys))
