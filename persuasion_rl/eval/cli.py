@@ -250,6 +250,37 @@ def _add_analyze(subparsers) -> None:
     scaling.add_argument("--params", nargs="*", default=[], metavar="NAME=COUNT", help="parameter counts, e.g. llama-8b=8B")
 
 
+# ---- show -------------------------------------------------------------------------------
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .show import ShowFilter, load_shown, render_all, select
+
+    games = load_shown(args.inputs)
+    how = ShowFilter(claim=args.claim, corpus=args.corpus, sender=args.sender, setting=args.setting, min_gain=args.min_gain,
+                     max_gain=args.max_gain, failed=args.failed, limit=args.limit or None, sort=args.sort)
+    print(render_all(select(games, how), len(games), args.width))
+    return 0
+
+
+def _add_show(subparsers) -> None:
+    p = subparsers.add_parser("show", help="read transcripts in the terminal (eval folders, training validation files)",
+                              description="Print games of eval folders (transcripts.jsonl) or of a training run's "
+                                          "validation/*.jsonl, filtered and sorted.")
+    p.add_argument("inputs", nargs="+", help="eval folders, transcripts.jsonl files, run folders or validation files")
+    p.add_argument("--claim", default=None, help="a claim id, or words of the claim")
+    p.add_argument("--corpus", default=None)
+    p.add_argument("--sender", default=None, help="part of the Sender's name")
+    p.add_argument("--setting", choices=["static", "dynamic"], default=None)
+    p.add_argument("--min-gain", type=float, default=None)
+    p.add_argument("--max-gain", type=float, default=None)
+    p.add_argument("--failed", action="store_true", help="only games that failed (with their reason)")
+    p.add_argument("--sort", choices=["file", "gain", "-gain"], default="file", help="gain: highest first; -gain: lowest first")
+    p.add_argument("--limit", type=int, default=10, help="games to print (0: all)")
+    p.add_argument("--width", type=int, default=None, help="line width (default: the terminal's, at most 110)")
+    p.set_defaults(func=_cmd_show)
+
+
 # ---- report -----------------------------------------------------------------------------
 
 
@@ -271,5 +302,6 @@ def _add_report(subparsers) -> None:
 
 def register(subparsers) -> None:
     _add_eval(subparsers)
+    _add_show(subparsers)
     _add_analyze(subparsers)
     _add_report(subparsers)

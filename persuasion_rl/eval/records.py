@@ -76,6 +76,7 @@ class GameResult:
     receiver_messages: tuple[str, ...]  # the Receiver message each argument answered
     p_yes: float | None = None
     sender_params: int | None = None
+    prior_score: float | None = None  # the score the gains are measured from (mode score)
 
     @property
     def claim_id(self) -> str:
@@ -155,6 +156,7 @@ def parse_result(obj: Any, path: Path, line: int) -> GameResult:
         gain=float(game.gain) if game.ok else None, failure=_failure(obj, game.ok), round_gains=gains if game.ok else (),
         sender_messages=sent, receiver_messages=answered, p_yes=_confidence(obj),
         sender_params=int(params) if isinstance(params, (int, float)) and not isinstance(params, bool) and params > 0 else None,
+        prior_score=_turn_score(obj.get("prior")),
     )
 
 
