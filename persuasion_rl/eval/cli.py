@@ -133,15 +133,23 @@ def _add_stats_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from .records import load_results, transcript_paths
+    from .records import merge_results
     from .table import build_table, to_markdown, write_table
 
-    table = build_table(load_results(args.inputs), n_boot=args.bootstrap, seed=args.seed)
+    results, merged = merge_results(args.inputs, prefer=args.prefer, settings=args.settings)
+    table = build_table(results, n_boot=args.bootstrap, seed=args.seed)
     out = args.out or _default_dir(args.inputs)
     paths = write_table(table, out)
     print(to_markdown(table))
-    print(f"from {len(transcript_paths(args.inputs))} file(s); wrote {', '.join(str(p) for p in paths.values())}")
+    print(f"merged {merged.summary()}; wrote {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def _add_merge_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prefer", action="append", default=[], metavar="FILE_OR_FOLDER",
+                   help="when files hold the same game with different results or settings, take it from here (repeatable)")
+    p.add_argument("--settings", action="append", default=[], metavar="KEY",
+                   help="only games of this settings key (the records' settings_key; repeatable)")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -164,6 +172,7 @@ def _add_eval(subparsers) -> None:
     table = sub.add_parser("table", help="the results table of one or more runs")
     table.add_argument("inputs", nargs="+", help="transcripts files or results folders")
     table.add_argument("--out", type=Path, default=None, help="folder for results.md/csv (default: the first folder)")
+    _add_merge_options(table)
     _add_stats_options(table)
     table.set_defaults(func=_cmd_table)
     compare = sub.add_parser("compare", help="paired per-claim comparison of two runs (B - A)")
@@ -287,8 +296,9 @@ def _add_show(subparsers) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
-    path = build_report(args.results_dir, args.out, n_boot=args.bootstrap, seed=args.seed)
-    print(f"report: {path}")
+    path, merged = build_report(args.results_dir, args.out, n_boot=args.bootstrap, seed=args.seed, prefer=args.prefer,
+                                settings=args.settings)
+    print(f"merged {merged.summary()}\nreport: {path}")
     return 0
 
 
@@ -296,6 +306,7 @@ def _add_report(subparsers) -> None:
     p = subparsers.add_parser("report", help="one static HTML page: table, plots, summary")
     p.add_argument("results_dir", type=Path)
     p.add_argument("--out", type=Path, default=None, help="HTML file (default: RESULTS_DIR/report.html)")
+    _add_merge_options(p)
     _add_stats_options(p)
     p.set_defaults(func=_cmd_report)
 

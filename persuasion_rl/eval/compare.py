@@ -19,7 +19,7 @@ import numpy as np
 
 from .records import EvalInputError, GameResult, load_results
 from ..files import write_text_atomic
-from .stats import DEFAULT_BOOTSTRAP, DEFAULT_LEVEL, Estimate, paired_bootstrap, wilcoxon_signed_rank
+from .stats import DEFAULT_BOOTSTRAP, DEFAULT_LEVEL, Estimate, paired_bootstrap, significant, wilcoxon_signed_rank
 from .table import claim_groups, to_csv
 
 ALL = "all"
@@ -95,7 +95,7 @@ def compare_files(path_a: str | Path, path_b: str | Path, *, sender_a: str | Non
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    return significant(value, digits)
 
 
 def to_markdown(comparisons: Sequence[Comparison], level: float = DEFAULT_LEVEL) -> str:
@@ -109,8 +109,10 @@ def to_markdown(comparisons: Sequence[Comparison], level: float = DEFAULT_LEVEL)
         d = c.difference
         ci = f"[{_fmt(d.low)}, {_fmt(d.high)}]" if d.has_ci else "n/a"
         lines.append(f"| {c.receiver} | {c.setting} | {c.corpus} | {c.n_pairs} | {_fmt(c.mean_a)} | {_fmt(c.mean_b)} | "
-                     f"{_fmt(d.mean)} | {ci} | {_fmt(c.wilcoxon_p, 4)} |")
-    lines.append(f"\nCI: {level:.0%} paired bootstrap over claims. Wilcoxon signed-rank, two-sided, zero differences dropped.")
+                     f"{_fmt(d.mean)} | {ci} | {_fmt(c.wilcoxon_p)} |")
+    lines.append(f"\nCI: {level:.0%} paired bootstrap over claims. Wilcoxon signed-rank, two-sided, zero differences dropped. "
+                 "With a --seed, a game's texts do not depend on what else was batched with it, so rerunning the same "
+                 "Sender gives differences of exactly 0 (no pairs, no p).")
     return "\n".join(lines) + "\n"
 
 

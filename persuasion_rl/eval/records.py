@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,18 @@ class GameKey:
     sender: str
     receiver: str
     sample: int
+    settings_key: str | None = None  # eval/settings_key.py: None in transcripts of an earlier version
 
     @property
     def game_id(self) -> str:
-        text = "\x1f".join((self.claim_id, self.setting, self.sender, self.receiver, str(self.sample)))
-        return f"{self.setting}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        parts = (self.claim_id, self.setting, self.sender, self.receiver, str(self.sample), *filter(None, [self.settings_key]))
+        digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+        return f"{self.setting}-{digest}"
+
+    @property
+    def cell(self) -> tuple[str, str, str, str, int]:
+        """The game without its settings: what a table pools (claim, setting, Sender, Receiver, sample)."""
+        return (self.claim_id, self.setting, self.sender, self.receiver, self.sample)
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,9 @@ def parse_result(obj: Any, path: Path, line: int) -> GameResult:
         game = parse_record(obj)
     except RecordError as error:
         raise _fail(path, line, error.field, error.problem) from None
-    key = GameKey(game.claim_id, game.setting, game.sender, game.receiver, game.sample)
+    settings = obj.get("settings_key")  # absent in transcripts of an earlier version
+    key = GameKey(game.claim_id, game.setting, game.sender, game.receiver, game.sample,
+                  settings if isinstance(settings, str) else None)
     gains, sent, answered = _round_views(game)
     params = obj.get("sender_params")
     return GameResult(
@@ -156,7 +166,7 @@ def parse_result(obj: Any, path: Path, line: int) -> GameResult:
         gain=float(game.gain) if game.ok else None, failure=_failure(obj, game.ok), round_gains=gains if game.ok else (),
         sender_messages=sent, receiver_messages=answered, p_yes=_confidence(obj),
         sender_params=int(params) if isinstance(params, (int, float)) and not isinstance(params, bool) and params > 0 else None,
-        prior_score=_turn_score(obj.get("prior")),
+        prior_score=game.prior.mode_score,
     )
 
 
@@ -187,16 +197,90 @@ def transcript_paths(inputs: Iterable[str | Path]) -> list[Path]:
     return paths
 
 
-def load_results(inputs: Iterable[str | Path]) -> list[GameResult]:
-    """Games of every file; a game seen twice (same key) keeps its last record."""
-    results: dict[GameKey, GameResult] = {}
-    for path in transcript_paths(inputs):
+@dataclass
+class MergeReport:
+    """What ``load_results`` merged: said by ``eval table`` and ``report``."""
+
+    files: list[Path]
+    games: int = 0
+    identical_copies: int = 0  # the same game with the same result in several files: counted once
+    preferred: int = 0  # games that differed between files, taken from a --prefer file
+    settings: dict[str | None, int] = field(default_factory=dict)  # games per settings key
+
+    def summary(self) -> str:
+        parts = [f"{self.games} games from {len(self.files)} file(s)"]
+        if self.identical_copies:
+            parts.append(f"{self.identical_copies} identical copies counted once")
+        if self.preferred:
+            parts.append(f"{self.preferred} conflicting games taken from --prefer")
+        keys = ", ".join(f"{k or 'unkeyed'} ({n})" for k, n in self.settings.items())
+        return "; ".join(parts) + f"; settings keys: {keys}"
+
+
+def _outcome(result: GameResult) -> tuple:
+    return (result.key.settings_key, result.ok, result.gain, result.failure, result.round_gains)
+
+
+def _is_under(path: Path, places: Sequence[Path]) -> bool:
+    path = path.resolve()
+    return any(path == p or p in path.parents for p in places)
+
+
+def _conflict_error(conflicts: list[list[tuple[Path, GameResult]]]) -> EvalInputError:
+    copies = conflicts[0]
+    key = copies[0][1].key
+    shown = "; ".join(f"{path}: settings {r.key.settings_key or 'unkeyed'}, "
+                      f"{'gain ' + format(r.gain, '.3g') if r.ok else 'failed ' + str(r.failure)}" for path, r in copies[:3])
+    return EvalInputError(
+        f"{len(conflicts)} games were played more than once with different results or settings, e.g. claim "
+        f"{key.claim_id} {key.setting} {key.sender} vs {key.receiver} sample {key.sample} ({shown}); "
+        "say which wins with --prefer FILE_OR_FOLDER, or keep one set of settings with --settings KEY")
+
+
+def merge_results(inputs: Iterable[str | Path], *, prefer: Sequence[str | Path] = (),
+                  settings: Sequence[str] = ()) -> tuple[list[GameResult], MergeReport]:
+    """Games of every file, each game once. The same game (claim, setting, Sender,
+    Receiver, sample) read twice with the same result and settings is one game; read with
+    another result or other settings, it is a conflict: taken from the ``prefer`` files
+    when they hold it, else an error (a table never pools games of different settings)."""
+    paths = transcript_paths(inputs)
+    preferred_places = [Path(p).resolve() for p in prefer]
+    copies: dict[tuple, list[tuple[Path, GameResult]]] = {}
+    for path in paths:
         for number, obj in iter_json_lines(path):
             result = parse_result(obj, path, number)
-            results[result.key] = result
+            if settings and result.key.settings_key not in settings:
+                continue
+            copies.setdefault(result.key.cell, []).append((path, result))
+    report = MergeReport(paths)
+    results, conflicts = [], []
+    for found in copies.values():
+        latest = {}
+        for path, result in found:  # a file holds a game once; a later line replaces an earlier one
+            latest[(path, result.key.settings_key)] = (path, result)
+        found = list(latest.values())
+        if len({_outcome(r) for _, r in found}) == 1:
+            results.append(found[-1][1])
+            report.identical_copies += len(found) - 1
+            continue
+        chosen = [(p, r) for p, r in found if _is_under(p, preferred_places)]
+        if chosen and len({_outcome(r) for _, r in chosen}) == 1:
+            results.append(chosen[-1][1])
+            report.preferred += 1
+        else:
+            conflicts.append(found)
+    if conflicts:
+        raise _conflict_error(conflicts)
     if not results:
-        raise EvalInputError("no games in " + ", ".join(str(p) for p in transcript_paths(inputs)))
-    return list(results.values())
+        raise EvalInputError("no games in " + ", ".join(str(p) for p in paths) + (f" with settings {list(settings)}" if settings else ""))
+    report.games = len(results)
+    report.settings = dict(Counter(r.key.settings_key for r in results))
+    return results, report
+
+
+def load_results(inputs: Iterable[str | Path], *, prefer: Sequence[str | Path] = (), settings: Sequence[str] = ()) -> list[GameResult]:
+    """``merge_results`` without the report."""
+    return merge_results(inputs, prefer=prefer, settings=settings)[0]
 
 
 # ---- writing --------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from .records import (
     BACKEND, EVAL_VERSION, FAILURE_KINDS, PRIOR, RECEIVER_PARSE, RETRIED_BY_DEFAULT, SENDER_PARSE, TRANSCRIPTS_FILE,
     EvalInputError, GameKey, TranscriptStore, load_results,
 )
+from .settings_key import describe_difference, eval_settings, settings_key
 from .stats import DEFAULT_BOOTSTRAP
 from .table import build_table, write_table
 
@@ -159,9 +160,11 @@ async def _all_priors(keys: Sequence[GameKey], claims: dict[str, EvalClaim], rec
 # ---- games ------------------------------------------------------------------------------
 
 
-def _meta(key: GameKey, claim: EvalClaim, sender: SenderModel, receiver: ReceiverModel, prior: PriorOutcome) -> dict:
+def _meta(key: GameKey, claim: EvalClaim, sender: SenderModel, receiver: ReceiverModel, prior: PriorOutcome,
+          settings: dict | None = None) -> dict:
     return {
-        "game_id": key.game_id, "claim_id": key.claim_id, "corpus": claim.corpus, "sender": key.sender,
+        "game_id": key.game_id, "settings_key": key.settings_key, "settings": settings,
+        "claim_id": key.claim_id, "corpus": claim.corpus, "sender": key.sender,
         "receiver": key.receiver, "sample": key.sample, "sender_spec": sender.spec, "receiver_spec": receiver.spec,
         "sender_params": sender.params, "scoring_mode": receiver.receiver.scoring.mode.value, "eval_version": EVAL_VERSION,
         "prior_confidence": prior.confidence.as_dict() if prior.confidence else None,
@@ -186,7 +189,7 @@ def _sender_fn(sender: SenderModel, sampling: SenderSampling, seed: int):
 async def play_one(key: GameKey, claim: EvalClaim, prior: PriorOutcome, sender: SenderModel, receiver: ReceiverModel,
                    config: EvalConfig) -> dict:
     """One game as a transcript record; every failure is recorded, none raised."""
-    meta = _meta(key, claim, sender, receiver, prior)
+    meta = _meta(key, claim, sender, receiver, prior, eval_settings(config, sender, receiver, EVAL_VERSION))
     if not prior.ok:
         return _unplayed_record(meta, claim, key.setting, prior)
     game_config = GameConfig(PromptConfig(setting=key.setting), missing_argument=config.missing_argument)
@@ -247,8 +250,23 @@ async def _play_all(keys: Sequence[GameKey], claims: dict[str, EvalClaim], prior
 
 
 def plan_games(claims: Sequence[EvalClaim], sender: SenderModel, receivers: Sequence[ReceiverModel], config: EvalConfig) -> list[GameKey]:
-    return [GameKey(c.id, s, sender.name, r.name, k)
+    keys = {r.name: settings_key(eval_settings(config, sender, r, EVAL_VERSION)) for r in receivers}
+    return [GameKey(c.id, s, sender.name, r.name, k, keys[r.name])
             for s in config.settings for r in receivers for k in range(config.samples) for c in claims]
+
+
+def _note_other_settings(store: TranscriptStore, plan: Sequence[GameKey], config: EvalConfig, sender: SenderModel,
+                         receivers: Sequence[ReceiverModel]) -> None:
+    """One line when the folder holds the same games played with other settings: they
+    are kept, and this run plays (and tabulates) its own."""
+    cells = {k.cell: k.settings_key for k in plan}
+    others = [r for k, r in store.records.items() if k.cell in cells and k.settings_key != cells[k.cell]]
+    if others:
+        receiver = next(r for r in receivers if r.name == others[0]["receiver"])
+        change = describe_difference(others[0].get("settings"), eval_settings(config, sender, receiver, EVAL_VERSION))
+        log.warning("%s holds %d of these games played with other settings (%s): playing them again with these "
+                    "settings (key %s); the old ones stay in the file", store.path, len(others), change,
+                    cells[plan[0].cell] if plan else "")
 
 
 async def _close(*backends: ChatBackend) -> None:
@@ -286,6 +304,7 @@ def run_eval(claims: Sequence[EvalClaim], sender: SenderModel, receivers: Sequen
     store = TranscriptStore(config.out_dir / TRANSCRIPTS_FILE)
     retry = FAILURE_KINDS if config.retry_failed else RETRIED_BY_DEFAULT
     plan = plan_games(claims, sender, receivers, config)
+    _note_other_settings(store, plan, config, sender, receivers)
     kept = store.done(retry)
     replayed = store.drop(k for k in plan if k in store.records and k not in kept)
     done = store.done(retry)
@@ -295,7 +314,9 @@ def run_eval(claims: Sequence[EvalClaim], sender: SenderModel, receivers: Sequen
     start = time.monotonic()
     failures = asyncio.run(_run(claims, sender, receivers, config, store, todo)) if todo else Counter()
     report = EvalReport(store.path, len(plan), len(plan) - len(todo), replayed, len(todo), failures, time.monotonic() - start)
-    report.tables = write_table(build_table(load_results([store.path]), n_boot=config.n_boot, seed=config.seed), config.out_dir)
+    this_run = sorted({k.settings_key for k in plan})  # the folder may also hold games of other settings
+    report.tables = write_table(build_table(load_results([store.path], settings=this_run), n_boot=config.n_boot, seed=config.seed),
+                                config.out_dir)
     _log_run(config, sender, receivers, report)
     log.info("played %d games in %.0fs: %d ok, %d failed %s", report.played, report.seconds, report.ok,
              sum(failures.values()), dict(failures) or "")

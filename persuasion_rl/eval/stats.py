@@ -167,3 +167,15 @@ def percentile_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -
     if array.size < 2:
         return None, None
     return _interval(array, level)
+
+
+def significant(value: float | None, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits, trailing zeros kept (1.80, -0.00412,
+    12.3); "n/a" for a missing or non-finite value. Tables and the report use it: a fixed
+    two decimals printed small gains as -0.00."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if value == 0:
+        return f"{0:.{digits - 1}f}"
+    text = f"{value:#.{digits}g}"
+    return text if "e" in text else text.rstrip(".")

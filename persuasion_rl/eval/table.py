@@ -22,7 +22,7 @@ from pathlib import Path
 from ..game.record import SETTINGS
 from .records import FAILURE_KINDS, GameResult
 from ..files import write_text_atomic
-from .stats import DEFAULT_BOOTSTRAP, DEFAULT_LEVEL, Estimate, cluster_bootstrap, stratified_bootstrap
+from .stats import DEFAULT_BOOTSTRAP, DEFAULT_LEVEL, Estimate, cluster_bootstrap, significant, stratified_bootstrap
 
 AVERAGE = "average"
 CORPUS_ORDER = ("anthropic", "cmv", "ddo", "perspectrum", "paper")  # the paper's column order
@@ -113,16 +113,13 @@ def build_table(results: Sequence[GameResult], *, n_boot: int = DEFAULT_BOOTSTRA
 # ---- rendering --------------------------------------------------------------------------
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def format_cell(cell: Cell | None, digits: int = 2) -> str:
+def format_cell(cell: Cell | None, digits: int = 3) -> str:
+    """``mean [low, high] f=failed``, each number with ``digits`` significant digits."""
     if cell is None:
         return ""
     e = cell.estimate
-    ci = f" [{_fmt(e.low, digits)}, {_fmt(e.high, digits)}]" if e.has_ci else ""
-    return f"{_fmt(e.mean, digits)}{ci} f={cell.n_failed}"
+    ci = f" [{significant(e.low, digits)}, {significant(e.high, digits)}]" if e.has_ci else ""
+    return f"{significant(e.mean, digits)}{ci} f={cell.n_failed}"
 
 
 def corpus_title(corpus: str) -> str:
@@ -130,7 +127,7 @@ def corpus_title(corpus: str) -> str:
     return names.get(corpus, corpus)
 
 
-def to_markdown(table: ResultsTable, digits: int = 2) -> str:
+def to_markdown(table: ResultsTable, digits: int = 3) -> str:
     header = ["Receiver", "Sender", *(f"{corpus_title(c)} {s}" for c, s in table.columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * len(table.columns)) + "|"]
     for receiver, sender in table.rows:

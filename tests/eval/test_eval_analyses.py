@@ -215,7 +215,7 @@ def test_report_is_one_static_page(eval_copy: Path) -> None:
     assert is_png(analysis / "confidence.png")
     assert main(["report", str(eval_copy), "--bootstrap", "200"]) == 0
     html = (eval_copy / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2
+    assert html.count("data:image/png;base64,") == 4  # gains chart, per-round gains, confidence, scaling
     assert "Anthropic static" in html and "tiny-sender" in html and "16 games: 16 finished, 0 failed" in html
     assert "Not run yet" in html and "persuasion-rl analyze similarity" in html
     assert "needs two or more Senders" in html  # one Sender: no slope, said so

@@ -143,3 +143,33 @@ def test_a_sender_that_never_argues_is_flagged_early_and_stops_at_its_argument(t
         run_eval(claims, s, receivers, EvalConfig(tmp_path / "out", settings=("static",), progress=False, n_boot=100))
     assert "the first 5 games all failed sender_parse" in caplog.text and "persuasion-rl show" in caplog.text
     assert seen and all(p.stop == ("</argument>",) for p in seen)
+
+
+def test_a_rerun_with_other_settings_plays_new_games(tmp_path: Path, caplog) -> None:
+    """issue 15.1: a rerun with another --missing-argument or token limit printed "already
+    done" and the old table. Games are keyed by a hash of every setting."""
+    first, path = run(tmp_path)
+    assert first.played == 8
+    same, _ = run(tmp_path)
+    assert same.played == same.replayed == 1 and same.skipped == 7  # only the call failure is replayed
+    with caplog.at_level("WARNING"):
+        other, _ = run(tmp_path, missing_argument="raw")
+    assert other.played == 8 and other.skipped == 0
+    assert "played with other settings" in caplog.text and 'game.static.missing_argument: "penalty" -> "raw"' in caplog.text
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == 16 and len({r["settings_key"] for r in records}) == 2
+    # the run's table holds only its own games: the tagless claim is scored with raw, not failed
+    markdown = (tmp_path / "out" / "results.md").read_text()
+    assert "| 1.80 [1.80, 1.80] f=0 |" in markdown  # anthropic: the tagless game counted, not "1.80 f=1"
+    from persuasion_rl.eval.runner import SenderSampling
+    tokens, _ = run(tmp_path, missing_argument="raw", sender_sampling=SenderSampling(max_tokens=64))
+    assert tokens.played == 8
+
+
+def test_table_refuses_to_pool_different_settings(tmp_path: Path) -> None:
+    run(tmp_path)
+    run(tmp_path, missing_argument="raw")
+    with pytest.raises(EvalInputError, match="--prefer FILE_OR_FOLDER, or keep one set of settings with --settings KEY"):
+        load_results([tmp_path / "out"])
+    keys = sorted({json.loads(line)["settings_key"] for line in (tmp_path / "out" / "transcripts.jsonl").read_text().splitlines()})
+    assert len(load_results([tmp_path / "out"], settings=[keys[0]])) == 8

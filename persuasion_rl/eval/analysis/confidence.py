@@ -170,7 +170,15 @@ def _distribution_panel(ax, distribution: dict[str, list[float]]) -> None:
 
 def plot_confidence(points: list[BinPoint], distribution: dict, path: Path) -> Path:
     plt = pyplot()
-    pairs = sorted({(p.receiver, p.sender) for p in points}) or [("", "")]
+    if not points:  # no panel titled "static:  vs": one that says why it is empty
+        fig, (ax, dist) = plt.subplots(1, 2, figsize=(9, 3.6))
+        ax.text(0.5, 0.5, "no finished game with a prior confidence", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        _distribution_panel(dist, {k: v for d in distribution.values() for k, v in d.items()})
+        fig.suptitle("Persuasion gains by the Receiver's prior confidence")
+        fig.tight_layout()
+        return save_figure(fig, path)
+    pairs = sorted({(p.receiver, p.sender) for p in points})
     settings = [s for s in SETTINGS if any(p.setting == s for p in points)] or list(SETTINGS)
     fig, axes = plt.subplots(len(pairs), len(settings) + 1, figsize=(4.5 * (len(settings) + 1), 3.6 * len(pairs)), squeeze=False)
     for row, (receiver, sender) in enumerate(pairs):
