@@ -48,10 +48,12 @@ def gains_figure(table: ResultsTable) -> Figure:
     if not rows:
         return Figure(title, None, "No finished game: nothing to plot.")
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     columns = [*table.corpora, AVERAGE]
     n_receivers = len({r for r, _ in rows})
-    fig, axes = plt.subplots(1, len(table.settings), figsize=(5.2 * len(table.settings), 0.9 + 0.55 * len(rows) * len(columns) / 2),
-                             squeeze=False, sharex=True)
+    height = max(2.6, 1.2 + 0.28 * len(rows) * len(columns))
+    fig, axes = plt.subplots(1, len(table.settings), figsize=(5.6 * len(table.settings), height), squeeze=False, sharex=True)
     offsets = {c: (i - (len(columns) - 1) / 2) * 0.8 / len(columns) for i, c in enumerate(columns)}
     for ax, setting in zip(axes[0], table.settings):
         for corpus in columns:
@@ -69,13 +71,15 @@ def gains_figure(table: ResultsTable) -> Figure:
                             markersize=7 if bold else 4, color="black" if bold else None, label=corpus_title(corpus))
         ax.axvline(0.0, color="grey", linewidth=0.6)
         ax.set_yticks(range(len(rows)), [_label(r, s, n_receivers) for r, s in rows])
-        ax.invert_yaxis()
         ax.set_title(f"{setting} setting")
         ax.set_xlabel("gain (final - prior Receiver score)")
-    axes[0][-1].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     note = ("Markers: mean gain per corpus and their Average (black diamond); bars: 95% cluster-bootstrap CIs over claims. "
-            "A marker without a bar had too few claims for an interval.")
+            "A marker without a bar had too few claims for an interval; a Sender with no finished game is left out (see the table).")
     return Figure(title, _png(fig), note)
 
 

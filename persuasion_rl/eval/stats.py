@@ -169,6 +169,9 @@ def percentile_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -
     return _interval(array, level)
 
 
+MAX_DECIMALS = 5
+
+
 def significant(value: float | None, digits: int = 3) -> str:
     """``value`` with ``digits`` significant digits, trailing zeros kept (1.80, -0.00412,
     12.3); "n/a" for a missing or non-finite value. Tables and the report use it: a fixed
@@ -177,5 +180,7 @@ def significant(value: float | None, digits: int = 3) -> str:
         return "n/a"
     if value == 0:
         return f"{0:.{digits - 1}f}"
-    text = f"{value:#.{digits}g}"
-    return text if "e" in text else text.rstrip(".")
+    # no exponents: below 1e-5 a score difference means nothing on a 1-7 scale
+    decimals = max(0, min(digits - 1 - math.floor(math.log10(abs(value))), MAX_DECIMALS))
+    text = f"{value:.{decimals}f}"
+    return text.lstrip("-") if float(text) == 0 else text

@@ -13,8 +13,8 @@ from persuasion_rl.eval.stats import significant
 
 
 def test_three_significant_digits() -> None:
-    assert [significant(v) for v in (1.8, -0.004123, 12.345, 0.0, -0.0, None, float("nan"), 0.0625)] == \
-        ["1.80", "-0.00412", "12.3", "0.00", "0.00", "n/a", "n/a", "0.0625"]
+    assert [significant(v) for v in (1.8, -0.004123, 12.345, 0.0, -0.0, None, float("nan"), 0.0625, 9.33e-06, -1e-9, 123.4)] == \
+        ["1.80", "-0.00412", "12.3", "0.00", "0.00", "n/a", "n/a", "0.0625", "0.00001", "0.00000", "123"]
 
 
 def add_failures(folder: Path) -> None:
