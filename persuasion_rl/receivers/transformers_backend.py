@@ -7,6 +7,7 @@ reaches on a CPU machine.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Hashable
@@ -46,17 +47,18 @@ class TransformersChatModel:
         import torch
 
         with self._lock, torch.inference_mode():
-            if params.seed is not None:
-                torch.manual_seed(params.seed)
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-            sampling = params.temperature > 0
+            # sampling draws from one generator per request (RowSampler), then generate() picks
+            # that token greedily: a reply never depends on what else was in the batch
+            processors = [RowSampler(prompts, params, self.device)] if params.temperature > 0 else []
             output = self.model.generate(
                 **batch,
                 max_new_tokens=params.max_tokens,
-                do_sample=sampling,
-                temperature=params.temperature if sampling else None,
-                top_p=params.top_p if sampling else None,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
                 top_k=None,
+                logits_processor=processors,
                 stop_strings=list(params.stop) or None,
                 tokenizer=self.tokenizer,
                 pad_token_id=self.tokenizer.pad_token_id,
@@ -118,6 +120,51 @@ class TransformersChatModel:
 
     async def prompt_top_logprobs(self, prompt: str, top_k: int) -> dict[str, float]:
         return await self._batcher.submit(("logprobs", top_k), prompt)
+
+
+def request_seed(seed: int | None, prompt: str) -> int | None:
+    """The random stream of one request: its seed and its own prompt, nothing else."""
+    if seed is None:
+        return None
+    return int.from_bytes(hashlib.sha256(f"{seed}\x1f{prompt}".encode()).digest()[:8], "little")
+
+
+class RowSampler:
+    """A logits processor that samples each row with its own ``torch.Generator``.
+
+    ``generate(do_sample=True)`` draws every row of a batch from the global RNG at once, so
+    a seeded reply changed with the batch it happened to share (the Wilcoxon p of 0.0625
+    for identical reruns, issue 15.10). Here row ``i`` applies temperature and top-p,
+    draws its token from its own generator (seeded by ``request_seed``; fresh entropy
+    without a seed), and returns logits that leave only that token, which ``generate``
+    then picks greedily."""
+
+    def __init__(self, prompts: list[str], params: GenerationParams, device: str) -> None:
+        import torch
+
+        self.temperature, self.top_p = params.temperature, params.top_p
+        self.generators = []
+        for prompt in prompts:
+            generator = torch.Generator(device=device)
+            seed = request_seed(params.seed, prompt)
+            if seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(seed)
+            self.generators.append(generator)
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            ordered, order = probs.sort(dim=-1, descending=True)
+            outside = ordered.cumsum(dim=-1) - ordered > self.top_p  # keep the smallest set reaching top_p
+            ordered = ordered.masked_fill(outside, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, order, ordered)
+        chosen = torch.stack([torch.multinomial(row, 1, generator=g)[0] for row, g in zip(probs, self.generators)])
+        only = torch.full_like(scores, float("-inf"))
+        return only.scatter(-1, chosen[:, None], 0.0)
 
 
 def _logaddexp(a: float, b: float) -> float:
