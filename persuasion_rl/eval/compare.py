@@ -110,9 +110,9 @@ def to_markdown(comparisons: Sequence[Comparison], level: float = DEFAULT_LEVEL)
         ci = f"[{_fmt(d.low)}, {_fmt(d.high)}]" if d.has_ci else "n/a"
         lines.append(f"| {c.receiver} | {c.setting} | {c.corpus} | {c.n_pairs} | {_fmt(c.mean_a)} | {_fmt(c.mean_b)} | "
                      f"{_fmt(d.mean)} | {ci} | {_fmt(c.wilcoxon_p)} |")
-    lines.append(f"\nCI: {level:.0%} paired bootstrap over claims. Wilcoxon signed-rank, two-sided, zero differences dropped. "
-                 "With a --seed, a game's texts do not depend on what else was batched with it, so rerunning the same "
-                 "Sender gives differences of exactly 0 (no pairs, no p).")
+    lines.append(f"\nCI: {level:.0%} paired bootstrap over claims. Wilcoxon signed-rank, two-sided, zero differences "
+                 "(below 1e-5, float noise) dropped. With a --seed a game's texts do not depend on what else was batched "
+                 "with it, so rerunning the same Sender gives zero differences (p n/a).")
     return "\n".join(lines) + "\n"
 
 

@@ -115,13 +115,21 @@ def paired_bootstrap(differences: Sequence[float], *, n_boot: int = DEFAULT_BOOT
     return cluster_bootstrap([[d] for d in differences], n_boot=n_boot, level=level, seed=seed, nested=False)
 
 
+# Score differences below this are float32 noise, not persuasion: the same Receiver reading
+# the same transcript in a batch of another size gives expected scores ~1e-7 apart
+# (batched matmuls round differently). They count as zero differences.
+SCORE_TOLERANCE = 1e-5
+
+
 def wilcoxon_signed_rank(differences: Sequence[float]) -> float | None:
-    """Two-sided p-value of the Wilcoxon signed-rank test (scipy; zero differences are
-    dropped, Wilcoxon's convention). None when there is no non-zero difference."""
+    """Two-sided p-value of the Wilcoxon signed-rank test (scipy; zero differences, those
+    within ``SCORE_TOLERANCE``, are dropped, Wilcoxon's convention). None when there is
+    no non-zero difference."""
     from scipy.stats import wilcoxon
 
     values = np.asarray(differences, dtype=float)
     values = values[np.isfinite(values)]
+    values = np.where(np.abs(values) < SCORE_TOLERANCE, 0.0, values)
     if not np.any(values != 0.0):
         return None
     return float(wilcoxon(values, zero_method="wilcox", alternative="two-sided").pvalue)

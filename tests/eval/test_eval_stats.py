@@ -82,3 +82,11 @@ def test_linear_fit_matches_linregress() -> None:
     assert two.slope == pytest.approx(1.0) and two.slope_low is None
     with pytest.raises(ValueError, match="equal"):
         linear_fit([1, 1, 1], [0, 1, 2])
+
+
+def test_wilcoxon_treats_float_noise_as_zero_differences() -> None:
+    """issue 15.10: a p of 0.0625 for a difference of 0.000 (batch noise in the scores)."""
+    from persuasion_rl.eval.stats import wilcoxon_signed_rank
+
+    assert wilcoxon_signed_rank([1e-7, -2e-7, 3e-8, 2e-7, 1e-7]) is None
+    assert wilcoxon_signed_rank([0.5, 0.4, 0.6, 0.3, 0.2, 1e-7]) is not None
