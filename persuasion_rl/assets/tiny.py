@@ -173,7 +173,9 @@ def format_prime(model, tokenizer, steps: int, seed: int) -> None:
     claims = [row["claim"] for row in tiny_claims()]
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
-    for _ in range(steps):
+    from tqdm.auto import tqdm
+
+    for _ in tqdm(range(steps), desc="priming the tiny Receiver", unit="step", leave=False):
         examples = [_priming_example(tokenizer, rng, claims, sentences) for _ in range(8)]
         width = max(len(ids) for ids, _ in examples)
         pad = tokenizer.pad_token_id
@@ -213,6 +215,7 @@ def build_tiny_models(cache_dir: Path | None = None, spec: TinyAssetsSpec = Tiny
     if not force and all(p.exists() for p in (assets.sender, assets.receiver, assets.claims)):
         return assets
     root.mkdir(parents=True, exist_ok=True)
+    logger.info("building the tiny models once (about 40 s on 2 CPU cores), cached in %s", root)
     tokenizer = build_tokenizer(spec.vocab_size)
     for path, model_spec, seed in ((assets.sender, spec.sender, spec.seed), (assets.receiver, spec.receiver, spec.seed + 1)):
         model = build_model(tokenizer, model_spec, seed)

@@ -8,6 +8,10 @@ import sys
 
 logger = logging.getLogger(__name__)
 
+# said before the merge, not only in the verification line after it
+DTYPE_NOTICE = ("The actor trains in float32; verl's model merger stores the export's weights as bfloat16, so the "
+                "check compares against the actor's weights rounded to bfloat16 (and reports the float32 difference).")
+
 
 def register(subparsers) -> None:
     train = subparsers.add_parser(
@@ -27,7 +31,7 @@ def register(subparsers) -> None:
         "export",
         help="write a training checkpoint as a Hugging Face model folder and verify it",
         description="Merge the actor checkpoint of RUN_DIR (latest, or --step N) with verl's model merger into a "
-        "Hugging Face model folder, then check that it loads and reproduces the trained actor's logits.",
+        f"Hugging Face model folder, then check that it loads and reproduces the trained actor's logits. {DTYPE_NOTICE}",
     )
     export.add_argument("run_dir", help="a run directory (runs/<experiment>) or its checkpoints folder")
     export.add_argument("--step", type=int, default=None, help="global step to export (default: the latest)")
@@ -82,6 +86,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from .export import export_checkpoint
 
+    print(f"note: {DTYPE_NOTICE}")
     result = export_checkpoint(args.run_dir, args.out, step=args.step, verify=not args.no_verify)
     print(f"exported step {result.step} to {result.out_dir}")
     if result.max_logit_diff is not None:

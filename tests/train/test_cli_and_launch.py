@@ -95,3 +95,29 @@ def test_slurm_script_dry_run():
 def test_export_of_a_folder_without_checkpoints_is_a_clear_error(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "no checkpoints found" in capsys.readouterr().err
+
+
+def test_export_says_up_front_that_weights_are_bfloat16(monkeypatch, capsys):
+    """issue 15.10: exports are bf16 from a float32 actor, said only after the merge."""
+    from types import SimpleNamespace
+
+    from persuasion_rl.cli import main
+    from persuasion_rl.train import export
+
+    order = []
+
+    def fake_export(run_dir, out, step=None, verify=True):
+        order.append(capsys.readouterr().out)  # what was printed before the merge started
+        return SimpleNamespace(step=3, out_dir=out, max_logit_diff=None)
+
+    monkeypatch.setattr(export, "export_checkpoint", fake_export)
+    assert main(["export", "runs/x", "--out", "/tmp/never-written"]) == 0
+    assert "bfloat16" in order[0] and "float32" in order[0]
+
+
+def test_tiny_model_build_shows_progress(capsys):
+    from persuasion_rl.assets.tiny import TinyModelSpec, build_model, build_tokenizer, format_prime
+
+    tokenizer = build_tokenizer(512)
+    format_prime(build_model(tokenizer, TinyModelSpec(), 0), tokenizer, 2, 0)
+    assert "priming the tiny Receiver" in capsys.readouterr().err
