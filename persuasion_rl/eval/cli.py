@@ -268,7 +268,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
     games = load_shown(args.inputs)
     how = ShowFilter(claim=args.claim, corpus=args.corpus, sender=args.sender, setting=args.setting, min_gain=args.min_gain,
                      max_gain=args.max_gain, failed=args.failed, limit=args.limit or None, sort=args.sort)
-    print(render_all(select(games, how), len(games), args.width))
+    try:
+        print(render_all(select(games, how), len(games), args.width), flush=True)
+    except BrokenPipeError:  # `show ... | head` closed the pipe: not an error
+        import os
+        import sys
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -237,7 +237,7 @@ def examples(results: list[GameResult], shown: list[ShownGame]) -> list[Example]
     """Highest and lowest gain per (Receiver, Sender, setting), among the merged games."""
     by_cell = {}
     for g in shown:
-        by_cell.setdefault((g.claim_id, g.setting, g.sender, g.receiver, g.sample, g.gain), g)
+        by_cell.setdefault((*g.key.cell, g.gain), g)
     groups: dict[tuple[str, str, str], list[GameResult]] = {}
     for r in results:
         if r.ok:

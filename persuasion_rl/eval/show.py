@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .records import TRANSCRIPTS_FILE, EvalInputError, iter_json_lines, parse_result
+from .stats import significant
+from .records import TRANSCRIPTS_FILE, EvalInputError, GameKey, iter_json_lines, parse_result
 
 VALIDATION_DIR = "validation"
 
@@ -33,16 +34,13 @@ class Turn:
 
 @dataclass(frozen=True)
 class ShownGame:
-    """One game as ``show`` prints it, from either source."""
+    """One game as ``show`` prints it, from either source: the evaluation's ``GameKey``,
+    the scores the gain uses, and the messages in order."""
 
     source: str  # file:line
-    claim_id: str
+    key: GameKey
     claim: str
     corpus: str
-    setting: str
-    sender: str
-    receiver: str
-    sample: int
     prior: float | None
     final: float | None
     gain: float | None
@@ -53,6 +51,12 @@ class ShownGame:
     @property
     def ok(self) -> bool:
         return self.failure is None and self.gain is not None
+
+    claim_id = property(lambda self: self.key.claim_id)
+    setting = property(lambda self: self.key.setting)
+    sender = property(lambda self: self.key.sender)
+    receiver = property(lambda self: self.key.receiver)
+    sample = property(lambda self: self.key.sample)
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,8 @@ def _eval_game(obj: dict, path: Path, line: int) -> ShownGame:
         after = prior + gains[index] if prior is not None and index < len(gains) else None
         turns += [Turn("Sender", rnd.sender_text), Turn("Receiver", _receiver_text(rnd.receiver), after)]
     final = prior + result.gain if prior is not None and result.gain is not None else None
-    return ShownGame(f"{path}:{line}", result.claim_id, result.claim, result.corpus, result.setting, result.sender,
-                     result.receiver, result.sample, prior, final, result.gain, result.failure, tuple(turns), game.errors)
+    return ShownGame(f"{path}:{line}", result.key, result.claim, result.corpus, prior, final, result.gain, result.failure,
+                     tuple(turns), game.errors)
 
 
 def _receiver_text(turn) -> str:
@@ -129,8 +133,8 @@ def _validation_game(obj: dict, path: Path, line: int, run: str) -> ShownGame:
     turns = (Turn("Sender", (argument or obj["output"]).strip()), Turn("Receiver", "", after))
     claim = obj.get("gts") if isinstance(obj.get("gts"), str) else ""
     setting = "dynamic" if _number(obj.get("turns_completed")) is not None else "static"
-    return ShownGame(f"{path}:{line}", claim[:40], claim, str(obj.get("data_source") or "unknown"), setting,
-                     f"{run}@step {obj.get('step', path.stem)}", "validation Receiver", 0, prior, after, gain, failure, turns)
+    key = GameKey(claim[:40], setting, f"{run}@step {obj.get('step', path.stem)}", "validation Receiver", line - 1)
+    return ShownGame(f"{path}:{line}", key, claim, str(obj.get("data_source") or "unknown"), prior, after, gain, failure, turns)
 
 
 def _files(inputs: Iterable[str | Path]) -> list[tuple[Path, str]]:
@@ -173,13 +177,14 @@ def select(games: Sequence[ShownGame], how: ShowFilter) -> list[ShownGame]:
 
 
 def _score(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+    return significant(value)
 
 
 def _gain(game: ShownGame) -> str:
     if game.gain is None:
         return f"FAILED ({game.failure or 'unknown'})"
-    return f"gain {game.gain:+.2f} ({_score(game.prior)} -> {_score(game.final)})"
+    sign = "+" if game.gain > 0 and significant(game.gain) != "0.00" else ""
+    return f"gain {sign}{significant(game.gain)} ({_score(game.prior)} -> {_score(game.final)})"
 
 
 def render(game: ShownGame, width: int | None = None) -> str:
