@@ -24,6 +24,7 @@ from persuasion_rl.receivers.settings import ReceiverSpecError
 from .settings import PersuasionSettings, SettingsError
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+PROGRESS_FROM = 500  # prompts counted with a progress bar from this many
 DATA_HINT = "build it with `persuasion-rl data export` (see README) or point data.*_files at it"
 
 
@@ -102,9 +103,14 @@ def _prompt_token_counts(paths: list[str], tokenizer, prompt_key: str) -> list[i
     generation prompt, tokenized."""
     import pyarrow.parquet as pq
 
+    from tqdm.auto import tqdm
+
     counts = []
     for path in paths:
-        for messages in pq.read_table(os.path.expanduser(path), columns=[prompt_key]).column(prompt_key).to_pylist():
+        prompts = pq.read_table(os.path.expanduser(path), columns=[prompt_key]).column(prompt_key).to_pylist()
+        # a paper-size file (~2,700 prompts) takes seconds: say what the wait is
+        for messages in tqdm(prompts, desc=f"prompt tokens {Path(path).name}", unit="prompt", leave=False,
+                             disable=len(prompts) < PROGRESS_FROM):
             ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
             ids = ids["input_ids"] if hasattr(ids, "keys") else ids
             counts.append(len(ids))
