@@ -133,7 +133,7 @@ def _validation_game(obj: dict, path: Path, line: int, run: str) -> ShownGame:
     turns = (Turn("Sender", (argument or obj["output"]).strip()), Turn("Receiver", "", after))
     claim = obj.get("gts") if isinstance(obj.get("gts"), str) else ""
     setting = "dynamic" if _number(obj.get("turns_completed")) is not None else "static"
-    key = GameKey(claim[:40], setting, f"{run}@step {obj.get('step', path.stem)}", "validation Receiver", line - 1)
+    key = GameKey(f"row {line}", setting, f"{run}@step {obj.get('step', path.stem)}", "validation Receiver", line - 1)
     return ShownGame(f"{path}:{line}", key, claim, str(obj.get("data_source") or "unknown"), prior, after, gain, failure, turns)
 
 

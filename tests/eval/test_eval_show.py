@@ -47,7 +47,7 @@ def test_show_reads_a_training_runs_validation_files(tmp_path: Path, capsys) -> 
              "score": -1.0, "step": 2, "gain": float("nan"), "prior_score": 4.0, "receiver_score": float("nan"),
              "argument_missing": 1.0}]
     (run / "validation" / "2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert main(["show", str(run), "--limit", "0"]) == 0
+    assert main(["show", str(run), "--limit", "0", "--width", "200"]) == 0
     out = capsys.readouterr().out
     assert "tiny_cpu_grpo@step 2" in out and "gain +1.50 (3.00 -> 4.50)" in out and "Buses cut traffic." in out
     assert "FAILED (sender_parse)" in out and "2 of 2 games shown" in out

@@ -136,10 +136,10 @@ def test_a_ray_cluster_skips_the_local_gpu_count(monkeypatch):
 def test_wandb_without_a_key_goes_offline_with_a_notice(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    plan = plan_run("tiny_cpu_grpo", ["trainer.logger=[console,wandb]"])
+    plan = plan_run("tiny_cpu_grpo", ["trainer.logger=[console,file,wandb]"])
     assert plan.env["WANDB_MODE"] == "offline" and len(plan.notices) == 1 and "offline" in plan.notices[0]
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
-    plan = plan_run("tiny_cpu_grpo", ["trainer.logger=[console,wandb]"])
+    plan = plan_run("tiny_cpu_grpo", ["trainer.logger=[console,file,wandb]"])
     assert "WANDB_MODE" not in plan.env and not plan.notices
     assert plan.env["WANDB_RESUME"] == "allow" and plan.env["WANDB_RUN_ID"]
 
