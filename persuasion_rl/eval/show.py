@@ -4,8 +4,8 @@
     persuasion-rl show runs/tiny_cpu_grpo            # a training run's validation files (validation/N.jsonl)
     persuasion-rl show results/ --corpus cmv --sender trained --min-gain 1 --sort gain
 
-Eval transcripts are read with the evaluation's own reader (``records.parse_result`` for
-the gains, ``annotate.transcripts.parse_game`` for the messages); verl's validation dumps
+Eval transcripts are read with the one record format (``records.parse_result`` for the
+gains, ``game.record.parse_record`` for the messages); verl's validation dumps
 (``input``, ``output``, ``gts`` = the claim, ``score`` and the reward's extra info:
 ``prior_score``, ``receiver_score``, ``gain``) are shown as the Sender's reply with the
 Receiver's scores, their step as part of the Sender's name (``RUN@step N``).
@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .stats import significant
 from .records import TRANSCRIPTS_FILE, EvalInputError, GameKey, iter_json_lines, parse_result
+from .stats import significant
 
 VALIDATION_DIR = "validation"
 
@@ -91,27 +91,25 @@ class ShowFilter:
 
 
 def _eval_game(obj: dict, path: Path, line: int) -> ShownGame:
-    from ..annotate.transcripts import TranscriptFileError, parse_game
+    from ..game.record import parse_record
 
-    result = parse_result(obj, path, line)
-    try:
-        game = parse_game(obj)
-    except TranscriptFileError as error:
-        raise EvalInputError(f"{path} line {line}: {error}") from None
-    gains = result.round_gains
-    prior = result.prior_score
+    result = parse_result(obj, path, line)  # validates the record (file, line and field named)
+    game = parse_record(obj)
+    prior = game.prior.mode_score
     turns = [Turn("Receiver", _receiver_text(game.prior), prior)]
-    for index, rnd in enumerate(game.rounds):
-        after = prior + gains[index] if prior is not None and index < len(gains) else None
-        turns += [Turn("Sender", rnd.sender_text), Turn("Receiver", _receiver_text(rnd.receiver), after)]
+    for rnd in game.rounds:
+        turns += [Turn("Sender", rnd.sender_text), Turn("Receiver", _receiver_text(rnd.receiver), rnd.receiver.mode_score)]
     final = prior + result.gain if prior is not None and result.gain is not None else None
     return ShownGame(f"{path}:{line}", result.key, result.claim, result.corpus, prior, final, result.gain, result.failure,
                      tuple(turns), game.errors)
 
 
 def _receiver_text(turn) -> str:
-    parts = [p.strip() for p in (turn.opinion, turn.question) if p and p.strip()]
-    return "\n".join(parts) or turn.raw.strip()
+    reply = turn.reply
+    if reply is None:
+        return ""
+    parts = [p.strip() for p in (reply.opinion, reply.question) if p and p.strip()]
+    return "\n".join(parts) or reply.raw.strip()
 
 
 def _number(value) -> float | None:
@@ -121,14 +119,14 @@ def _number(value) -> float | None:
 
 
 def _validation_game(obj: dict, path: Path, line: int, run: str) -> ShownGame:
-    from ..game.parsing import extract_argument
+    from ..game.parsing import parse_sender_reply
 
     for name in ("input", "output"):
         if not isinstance(obj.get(name), str):
             raise EvalInputError(f"{path} line {line}: field '{name}': missing (not a verl validation dump?)")
     prior, after = _number(obj.get("prior_score")), _number(obj.get("receiver_score"))
     gain = _number(obj.get("gain"))
-    argument = extract_argument(obj["output"])
+    argument = parse_sender_reply(obj["output"]).argument
     failure = None if gain is not None else ("sender_parse" if _number(obj.get("argument_missing")) else "receiver_parse")
     turns = (Turn("Sender", (argument or obj["output"]).strip()), Turn("Receiver", "", after))
     claim = obj.get("gts") if isinstance(obj.get("gts"), str) else ""

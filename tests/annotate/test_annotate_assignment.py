@@ -89,7 +89,7 @@ def test_assignments_cover_both_settings_and_all_corpora(tmp_path: Path) -> None
     dynamic = [game_record(f"d-{c}-{i}", c, 3, setting="dynamic") for c in ("anthropic", "cmv", "ddo") for i in range(6)][:17]
     store = Store(tmp_path / "s.sqlite")
     store.initialize("t")
-    store.import_games([parse_game(r) for r in static + dynamic])
+    store.import_games([parse_record(r) for r in static + dynamic])
     games = store.all_games()
     invites = store.create_annotators(2, 3)
     per_annotator = [store.assignments(store.annotator_by_token(i.token)) for i in invites]
