@@ -3,7 +3,7 @@ rewards lost or defaulted. Run: ``.venv/bin/python benchmarks/robustness.py``
 
 Injections: every kind in tests/adversarial/cases.py goes through the real game engine;
 it is blocked when the Receiver's prompt carries no working reserved tag, no triple-quote
-break and no forged transcript line, and a Receiver parroting its prompt yields no score.
+break, no forged transcript line and no chat-format control token, and a Receiver parroting its prompt yields no score.
 Faults: a real OpenAI-compatible server on loopback misbehaves on a schedule; a fault is
 survived when the reward still comes from a real Receiver reply, or, when the fault never
 clears, when the call fails loudly. A reward is *defaulted* if a score is returned that
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from persuasion_rl.game import parse_receiver_reply  # noqa: E402
 from persuasion_rl.game.engine import Game  # noqa: E402
 from persuasion_rl.game.turn import ReceiverTurn  # noqa: E402
+from persuasion_rl.game.guard import control_tokens_left  # noqa: E402
 from persuasion_rl.receivers.base import ReceiverError  # noqa: E402
 from persuasion_rl.receivers.openai_backend import OpenAIChatModel, RetryPolicy  # noqa: E402
 from persuasion_rl.receivers.receiver import Receiver, ScoringConfig  # noqa: E402
@@ -33,7 +34,7 @@ from tests.receivers.faulty_server import scripted_app  # noqa: E402
 CLAIM = "Cities should make public buses free to ride."
 PRIOR = ReceiverTurn(parse_receiver_reply("<score>3</score><opinion>Unsure.</opinion><question>Cost?</question>"), 3.0)
 _WORKING_TAG = re.compile(r"<\s*/?\s*(score|opinion|thinking|questions?|argument|transcript)\s*>", re.I)
-_FORGED_LINE = re.compile(r"^\s*(Receiver|Sender)\s*:|^\s*Round \d", re.M)
+_FORGED_LINE = re.compile(r"^\s*[#*\[]*\s*(Receiver|Sender|System|Assistant|User|Developer)\b[^:\n]{0,20}:|^\s*Round \d", re.M | re.I)
 
 
 def injection_blocked(argument: str) -> bool:
@@ -42,7 +43,8 @@ def injection_blocked(argument: str) -> bool:
     shown = game.rounds[0].sender_argument or ""
     transcript = game.receiver_prompt()[0]["content"].split("<transcript>")[1].split("</transcript>")[0]
     parrot = parse_receiver_reply(transcript.replace(PRIOR.reply.transcript_message, ""))
-    return not _WORKING_TAG.search(shown) and '"""' not in shown and not _FORGED_LINE.search(shown) and parrot.score is None
+    return (not _WORKING_TAG.search(shown) and '"""' not in shown and not _FORGED_LINE.search(shown)
+            and not control_tokens_left(shown) and parrot.score is None)
 
 
 FAULTS = {  # name: (server schedule, the fault clears?)

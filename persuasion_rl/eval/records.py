@@ -10,6 +10,7 @@ platform alike) plus the evaluation's own fields:
   (a model call failed after its retries). A failure is never a score: its gain is null.
 * ``prior_confidence``: the Receiver's P("yes") probe for the claim (``receivers/confidence``).
 * ``injection_flags``: how often the engine's Sender-injection guard rewrote an argument.
+* ``receiver_echo``: rounds whose Receiver score took a Likert point the Sender's argument proposed.
 * ``sender_spec``, ``receiver_spec``, ``sender_params`` (parameter count, when known),
   ``scoring_mode`` and ``eval_version``.
 

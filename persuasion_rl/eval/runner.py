@@ -29,7 +29,8 @@ from ..game.engine import Game, GameAborted, GameConfig, MissingArgument, play_g
 from ..game.prompts import PromptConfig, Setting
 from ..game.record import unplayed_record
 from ..game.turn import ReceiverTurn
-from ..receivers.base import ChatBackend, GenerationParams, ReceiverError
+from ..game.guard import GuardConfig
+from ..receivers.base import ChatBackend, GenerationParams, ReceiverError, backend_control_tokens
 from ..receivers.confidence import DEFAULT_MIN_MASS, DEFAULT_TOP_K, Confidence, ConfidenceCache
 from ..receivers.prior_cache import PriorCache, PriorLookup, PriorRequest, opening_turns
 from ..receivers.receiver import Receiver
@@ -192,7 +193,8 @@ async def play_one(key: GameKey, claim: EvalClaim, prior: PriorOutcome, sender: 
     meta = _meta(key, claim, sender, receiver, prior, eval_settings(config, sender, receiver, EVAL_VERSION))
     if not prior.ok:
         return _unplayed_record(meta, claim, key.setting, prior)
-    game_config = GameConfig(PromptConfig(setting=key.setting), missing_argument=config.missing_argument)
+    guard = GuardConfig(control_tokens=backend_control_tokens(receiver.receiver.backend))  # its tokenizer's, when local
+    game_config = GameConfig(PromptConfig(setting=key.setting), missing_argument=config.missing_argument, guard=guard)
     game = Game(claim.claim, prior.turn, game_config)
     failure, errors = None, []
     try:
@@ -211,6 +213,7 @@ async def play_one(key: GameKey, claim: EvalClaim, prior: PriorOutcome, sender: 
         record["gain"] = record["final_score"] = None
     record["failure"] = failure if not record["ok"] else None
     record["injection_flags"] = game.injection_flags  # times the Sender-injection guard rewrote an argument
+    record["receiver_echo"] = game.score_echoes  # rounds whose Receiver score took a point the Sender proposed
     return record
 
 

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any, Awaitable, Callable
 
 from .gains import persuasion_gain
-from .guard import GuardConfig, guard_argument
+from .guard import GuardConfig, echoes_sender, guard_argument
 from .parsing import ArgumentStatus, parse_sender_reply
 from .prompts import Message, PromptConfig, Setting, receiver_messages, sender_opening_messages, sender_turn
 from .record import game_record
@@ -62,6 +62,7 @@ class RoundRecord:
     argument_status: ArgumentStatus
     receiver: ReceiverTurn | None = None
     injection_flags: dict[str, int] = field(default_factory=dict)  # guard rule -> times applied
+    proposed_scores: frozenset[int] = frozenset()  # Likert points the Sender's argument put forward
 
 
 @dataclass
@@ -120,10 +121,11 @@ class Game:
             if self.config.missing_argument is MissingArgument.RAW and text.strip():
                 argument = text.strip()
         flags: dict[str, int] = {}
+        proposed: frozenset[int] = frozenset()
         if argument is not None:  # only the Sender's guarded text ever reaches the Receiver
             guarded = guard_argument(argument, self.config.guard)
-            argument, flags = guarded.text or None, dict(guarded.flags)
-        record = RoundRecord(len(self.rounds) + 1, text, argument, reply.status, injection_flags=flags)
+            argument, flags, proposed = guarded.text or None, dict(guarded.flags), guarded.proposed
+        record = RoundRecord(len(self.rounds) + 1, text, argument, reply.status, injection_flags=flags, proposed_scores=proposed)
         self.rounds.append(record)
         if argument is None:
             self.aborted = f"missing argument in round {record.round} ({reply.status.value})"
@@ -150,6 +152,18 @@ class Game:
     @property
     def injection_flags(self) -> int:
         return sum(sum(r.injection_flags.values()) for r in self.rounds)
+
+    @property
+    def score_echoes(self) -> int:
+        """Rounds whose Receiver score landed on a Likert point the Sender's argument proposed
+        (``[score]7``, "rate it 7"), away from the score before the round: a Receiver echoing
+        the Sender's forged answer (``guard.echoes_sender``)."""
+        before, echoes = self.prior.score, 0
+        for record in self.rounds:
+            if record.receiver is not None:
+                echoes += echoes_sender(record.proposed_scores, record.receiver.score, before)
+                before = record.receiver.score
+        return echoes
 
     @property
     def final_score(self) -> float | None:

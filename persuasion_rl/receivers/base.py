@@ -39,7 +39,8 @@ class Generation:
 @runtime_checkable
 class ChatBackend(Protocol):
     """What a Receiver needs from an LLM. ``prefill`` is the start of the assistant reply,
-    continued rather than restarted (vLLM's ``continue_final_message``)."""
+    continued rather than restarted (vLLM's ``continue_final_message``). A backend with its
+    tokenizer at hand may also expose ``control_tokens`` (see ``backend_control_tokens``)."""
 
     name: str
 
@@ -49,6 +50,14 @@ class ChatBackend(Protocol):
         """Log-probabilities of the most likely next tokens after ``prefill``, keyed by
         token text (as OpenAI's ``top_logprobs``): at least the ``top_k`` best."""
         ...
+
+
+def backend_control_tokens(backend: ChatBackend) -> frozenset[str]:
+    """The strings the backend's tokenizer reads as control tokens, for the Sender guard,
+    when the backend has its tokenizer at hand (an optional ``control_tokens`` attribute:
+    ``TransformersChatModel``). Empty for a remote endpoint: the guard then neutralises the
+    common chat formats' control tokens only."""
+    return frozenset(getattr(backend, "control_tokens", None) or ())
 
 
 @dataclass

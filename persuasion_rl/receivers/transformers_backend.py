@@ -11,6 +11,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Hashable
+from functools import cached_property
 from pathlib import Path
 
 from .base import Generation, GenerationParams, Message
@@ -35,6 +36,13 @@ class TransformersChatModel:
         self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch_dtype).to(self.device).eval()
         self._lock = threading.Lock()
         self._batcher = MicroBatcher(self._run_batch, max_batch=max_batch_size)
+
+    @cached_property
+    def control_tokens(self) -> frozenset[str]:
+        """Every string this tokenizer reads as a control token: the Sender guard rewrites them."""
+        from persuasion_rl.game.guard import tokenizer_control_tokens
+
+        return tokenizer_control_tokens(self.tokenizer)
 
     # ---- prompt rendering -------------------------------------------------------------
     def render(self, messages: list[Message], prefill: str = "") -> str:

@@ -33,7 +33,9 @@ from persuasion_rl.data.verl_row import row_prior
 from persuasion_rl.game import parse_receiver_reply
 from persuasion_rl.game.engine import Game
 from persuasion_rl.game.turn import ReceiverTurn
+from persuasion_rl.game.guard import GuardConfig
 from persuasion_rl.receivers import Receiver
+from persuasion_rl.receivers.base import backend_control_tokens
 from persuasion_rl.receivers.factory import cached_backend
 from persuasion_rl.receivers.receiver import SampleCalls
 from persuasion_rl.receivers.settings import LOCAL_KINDS, ReceiverSettings
@@ -82,6 +84,8 @@ class PersuasionAgentLoop(AgentLoopBase):
         reward_model_path = self.config.reward.get("reward_model", {}).get("model_path")
         # one backend per worker process; the backend bounds the calls in flight (max_concurrency)
         backend = cached_backend(loop_receiver(self.settings.receiver, reward_model_path))
+        # the Sender guard knows the Receiver tokenizer's control tokens when the Receiver is local
+        self.game_config = replace(self.game_config, guard=GuardConfig(control_tokens=backend_control_tokens(backend)))
         self.receiver = Receiver(backend, self.game_config.prompts, self.settings.scoring())
         self.closer = turn_closer_ids(self.tokenizer)
 
@@ -165,6 +169,7 @@ class PersuasionAgentLoop(AgentLoopBase):
             "argument_words": float(words),
             **calls.as_extra_info(),  # re-asks for unreadable scores, transport retries, timeouts, failed calls
             "injection_flags": float(game.injection_flags),
+            "receiver_echo": float(game.score_echoes > 0) if game.score_trajectory else math.nan,
             "turns_completed": float(len(game.score_trajectory)),
             "truncated": float(truncated),
         }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,9 @@ REQUIRED_COLUMNS = (GAIN, RECEIVER_SCORE, PRIOR_SCORE, ARGUMENT_MISSING)
 INJECTION_FLAGS, TURNS_COMPLETED, TRUNCATED, GAIN_ROUND_PREFIX = "injection_flags", "turns_completed", "truncated", "gain_round_"
 # 1 scored, 0 no score (parse_failure=skip: left out of the update), NaN the Receiver was not asked
 RECEIVER_OK = "receiver_ok"
+# 1 the Receiver's score took a Likert point the Sender's argument proposed (game.guard.echoes_sender)
+RECEIVER_ECHO = "receiver_echo"
+FLAGGED_RATE, ECHO_RATE, SUSPICIOUS_RATE = "sender/injection_flagged_rate", "sender/receiver_echo_rate", "sender/suspicious_rate"
 
 
 def float_column(values: Any) -> np.ndarray:
@@ -79,12 +83,60 @@ def persuasion_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _guard_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
-    """Neutralised injection attempts (persuasion_rl.game.guard): a rising count is a
-    Sender learning to hack the Receiver's prompt."""
+    """Reward hacking, both sides (persuasion_rl.game.guard): the share of Sender messages
+    the guard flagged (a rising share is a Sender learning to hack the Receiver's prompt),
+    the share of read messages whose Receiver score took a point the Sender proposed
+    (``receiver_echo``), and the share that is either."""
     if INJECTION_FLAGS not in columns:
         return {}
     flags = np.nan_to_num(float_column(columns[INJECTION_FLAGS]))
-    return {"sender/injection_flags": float(flags.sum()), "sender/injection_flagged_rate": float((flags > 0).mean())}
+    metrics = {"sender/injection_flags": float(flags.sum()), FLAGGED_RATE: float((flags > 0).mean())}
+    if RECEIVER_ECHO in columns:
+        echo = float_column(columns[RECEIVER_ECHO])  # NaN: the Receiver gave no score
+        if (~np.isnan(echo)).any():
+            metrics[ECHO_RATE] = float(np.nanmean(echo))
+        metrics[SUSPICIOUS_RATE] = float(((flags > 0) | (np.nan_to_num(echo) > 0)).mean())
+    return metrics
+
+
+@dataclass(frozen=True)
+class IntegritySummary:
+    """Reward hacking over a run, from its per-step metrics: the rates over the first and
+    the last quarter of the steps (at least one step each)."""
+
+    steps: int
+    rates: dict[str, tuple[float, float]]  # metric -> (first quarter mean, last quarter mean)
+
+    @property
+    def rising(self) -> list[str]:
+        """Rates that grew by more than 10 points: a Sender learning to hack the Receiver."""
+        return [name for name, (first, last) in self.rates.items() if last - first > 0.1]
+
+    def lines(self) -> list[str]:
+        if not self.rates:
+            return ["reward integrity: no guard metrics logged"]
+        lines = [f"reward integrity over {self.steps} steps (first quarter -> last quarter):"]
+        for name, (first, last) in self.rates.items():
+            warn = "  <-- rising: inspect the Sender's messages" if name in self.rising else ""
+            lines.append(f"  {_INTEGRITY_LABELS[name]:<36} {first:6.1%} -> {last:6.1%}{warn}")
+        return lines
+
+
+_INTEGRITY_LABELS = {FLAGGED_RATE: "Sender messages flagged by the guard", ECHO_RATE: "Receiver scores echoing the Sender",
+                     SUSPICIOUS_RATE: "flagged or echoed"}
+
+
+def integrity_summary(steps: Mapping[int, Mapping[str, float]]) -> IntegritySummary:
+    """The end-of-run summary of the guard metrics; ``steps`` as ``train.isolated.read_steps`` returns them."""
+    ordered = [steps[k] for k in sorted(steps)]
+    quarter = max(1, len(ordered) // 4)
+    rates = {}
+    for name in _INTEGRITY_LABELS:
+        values = np.array([row.get(name, math.nan) for row in ordered], dtype=float)
+        first, last = values[:quarter], values[-quarter:]
+        if (~np.isnan(first)).any() and (~np.isnan(last)).any():
+            rates[name] = (float(np.nanmean(first)), float(np.nanmean(last)))
+    return IntegritySummary(len(ordered), rates)
 
 
 def _receiver_call_metrics(columns: Mapping[str, Any]) -> dict[str, float]:

@@ -42,6 +42,7 @@ from persuasion_rl.game.turn import ReceiverTurn
 from persuasion_rl.receivers.base import ReceiverError
 from persuasion_rl.receivers.factory import cached_backend
 from persuasion_rl.receivers.receiver import Receiver, SampleCalls, ScoringConfig
+from persuasion_rl.game.guard import GuardConfig, tokenizer_control_tokens
 from persuasion_rl.receivers.scoring import ScoreResult, ScoringMode
 from persuasion_rl.receivers.settings import ReceiverSettings
 from persuasion_rl.train.settings import MISSING_ARGUMENT_POLICIES, PARSE_FAILURE_POLICIES, PersuasionSettings
@@ -102,11 +103,27 @@ def _receiver(settings: RewardSettings, address: str | None, tokenizer: Any) -> 
     return Receiver(backend, PromptConfig(receiver_word_limit=settings.receiver_word_limit), scoring)
 
 
+_GUARDS: dict[int, tuple[Any, GuardConfig]] = {}  # id(tokenizer) -> (tokenizer, its guard): one vocabulary scan per process
+
+
+def _guard(tokenizer: Any) -> GuardConfig:
+    """The Sender guard for the Receiver verl serves: its tokenizer (``reward_model_tokenizer``)
+    names the control tokens to neutralise; without one (a remote endpoint), the common chat
+    formats' control tokens are."""
+    if tokenizer is None:
+        return GuardConfig()
+    cached = _GUARDS.get(id(tokenizer))
+    if cached is None or cached[0] is not tokenizer:
+        cached = _GUARDS[id(tokenizer)] = (tokenizer, GuardConfig(control_tokens=tokenizer_control_tokens(tokenizer)))
+    return cached[1]
+
+
 async def compute_score(data_source, solution_str, ground_truth, extra_info=None, reward_router_address=None, reward_model_tokenizer=None, **kwargs) -> dict:
     settings = RewardSettings.from_kwargs(kwargs)
     claim, prior_score, prior_reply = row_prior(ground_truth, extra_info, settings.scoring_mode)
     prompts = PromptConfig(receiver_word_limit=settings.receiver_word_limit)
-    config = GameConfig(prompts, missing_argument=settings.missing_argument, missing_argument_penalty=settings.missing_argument_penalty)
+    config = GameConfig(prompts, missing_argument=settings.missing_argument, missing_argument_penalty=settings.missing_argument_penalty,
+                        guard=_guard(reward_model_tokenizer))
     game = Game(claim, ReceiverTurn(parse_receiver_reply(prior_reply), prior_score), config)  # the static game: one round
     try:
         record = game.add_sender(solution_str)
@@ -116,7 +133,8 @@ async def compute_score(data_source, solution_str, ground_truth, extra_info=None
     info = {"prior_score": prior_score, "argument_missing": float(record.argument_status.value != "ok"),
             **SampleCalls().as_extra_info(), "injection_flags": float(game.injection_flags)}
     if game.aborted:  # missing_argument=penalty: the Receiver is not asked
-        return {"score": game.reward, "gain": NAN, "receiver_score": NAN, "argument_words": 0.0, "receiver_ok": NAN, **info}
+        return {"score": game.reward, "gain": NAN, "receiver_score": NAN, "argument_words": 0.0, "receiver_ok": NAN,
+                "receiver_echo": NAN, **info}
     words = float(len(record.sender_argument.split()))
     result, failure = await _ask_receiver(_receiver(settings, reward_router_address, reward_model_tokenizer), game, info, settings)
     if failure:
@@ -124,10 +142,11 @@ async def compute_score(data_source, solution_str, ground_truth, extra_info=None
         if settings.parse_failure == "fail":
             raise ReceiverError(message)
         logger.warning("%s; parse_failure=skip: the sample is left out of the update", message)
-        return {"score": NAN, "gain": NAN, "receiver_score": NAN, "argument_words": words, "receiver_ok": 0.0, **info}
+        return {"score": NAN, "gain": NAN, "receiver_score": NAN, "argument_words": words, "receiver_ok": 0.0,
+                "receiver_echo": NAN, **info}
     game.add_receiver(ReceiverTurn(result.reply, result.score, result.distribution))
     return {"score": game.reward, "gain": game.reward, "receiver_score": result.score, "argument_words": words,
-            "receiver_ok": 1.0, **info}
+            "receiver_ok": 1.0, "receiver_echo": float(game.score_echoes > 0), **info}
 
 
 async def _ask_receiver(receiver: Receiver, game: Game, info: dict, settings: RewardSettings) -> tuple[ScoreResult | None, str | None]:

@@ -85,3 +85,26 @@ def test_skipped_samples_and_failed_calls_are_counted():
     assert m["receiver/skipped"] == 1.0 and m["receiver/errors"] == 1.0
     assert m["persuasion/scored_samples"] == 1 and m["persuasion/reward/mean"] == 0.0  # NaN left out, not zeroed
     assert all(math.isfinite(v) for v in m.values())
+
+
+def test_receiver_echo_and_suspicious_rates():
+    columns = {"gain": [1.0, 4.0, math.nan, 0.0], "receiver_score": [4.0, 7.0, math.nan, 3.0], "prior_score": [3.0] * 4,
+               "argument_missing": [0.0, 0.0, 1.0, 0.0], "injection_flags": [1.0, 0.0, 0.0, 0.0],
+               "receiver_echo": [0.0, 1.0, math.nan, 0.0]}
+    m = persuasion_metrics(columns)
+    assert m["sender/injection_flagged_rate"] == 0.25
+    assert m["sender/receiver_echo_rate"] == pytest.approx(1 / 3)  # of the three scored samples
+    assert m["sender/suspicious_rate"] == 0.5  # one flagged, another echoed
+
+
+def test_integrity_summary_compares_the_first_and_last_quarter_of_a_run():
+    from persuasion_rl.verl_ext.metrics import integrity_summary
+
+    steps = {step: {"sender/injection_flagged_rate": 0.0 if step <= 4 else 0.5, "sender/receiver_echo_rate": 0.1}
+             for step in range(1, 17)}
+    summary = integrity_summary(steps)
+    assert summary.steps == 16
+    assert summary.rates["sender/injection_flagged_rate"] == (0.0, 0.5)
+    assert summary.rising == ["sender/injection_flagged_rate"]
+    assert "rising" in "\n".join(summary.lines()) and "Receiver scores echoing the Sender" in "\n".join(summary.lines())
+    assert integrity_summary({1: {"persuasion/gain/mean": 0.1}}).lines() == ["reward integrity: no guard metrics logged"]
