@@ -36,6 +36,8 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):  # e.g. the guard's control tokens: order-free
+        return sorted(_plain(v) for v in value)
     if isinstance(value, Path):
         return str(value)
     return value

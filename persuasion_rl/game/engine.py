@@ -158,11 +158,11 @@ class Game:
         """Rounds whose Receiver score landed on a Likert point the Sender's argument proposed
         (``[score]7``, "rate it 7"), away from the score before the round: a Receiver echoing
         the Sender's forged answer (``guard.echoes_sender``)."""
-        before, echoes = self.prior.score, 0
+        before, echoes = self.prior.mode_score, 0
         for record in self.rounds:
             if record.receiver is not None:
-                echoes += echoes_sender(record.proposed_scores, record.receiver.score, before)
-                before = record.receiver.score
+                echoes += echoes_sender(record.proposed_scores, record.receiver.mode_score, before)
+                before = record.receiver.mode_score
         return echoes
 
     @property
