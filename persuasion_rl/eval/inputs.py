@@ -125,9 +125,9 @@ def model_settings(spec: str, role: str) -> ReceiverSettings:
 
 
 def default_name(spec: str, backend: ChatBackend, role: str) -> str:
-    if spec == TINY_SPEC:
-        return f"tiny-{role}"
-    return str(getattr(backend, "name", None) or spec)
+    from ..assets.models import display_name
+
+    return display_name(spec, role) or str(getattr(backend, "name", None) or spec)
 
 
 def make_model_backend(spec: str, role: str) -> ChatBackend:

@@ -194,7 +194,10 @@ async def play_one(key: GameKey, claim: EvalClaim, prior: PriorOutcome, sender: 
     if not prior.ok:
         return _unplayed_record(meta, claim, key.setting, prior)
     guard = GuardConfig(control_tokens=backend_control_tokens(receiver.receiver.backend))  # its tokenizer's, when local
-    game_config = GameConfig(PromptConfig(setting=key.setting), missing_argument=config.missing_argument, guard=guard)
+    # the game renders the Receiver's prompts with the Receiver's own prompt version
+    prompts = PromptConfig(setting=key.setting, receiver_prompt=receiver.receiver.prompts.receiver_prompt,
+                           receiver_word_limit=receiver.receiver.prompts.receiver_word_limit)
+    game_config = GameConfig(prompts, missing_argument=config.missing_argument, guard=guard)
     game = Game(claim.claim, prior.turn, game_config)
     failure, errors = None, []
     try:

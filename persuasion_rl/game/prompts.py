@@ -8,7 +8,11 @@ text with two deliberate fixes, recorded in ``RECEIVER_FIXES``: the ``<WORD_LIMI
 placeholder the paper left unfilled is filled in, and the format line
 ``<score>opinion</score>`` reads ``<score>score</score>`` as Appendix C has it.
 
-``PROMPT_VERSION`` names this exact text; caches of Receiver replies are keyed by it.
+``PROMPT_VERSION`` names this exact text. The Receiver's prompt has versions of its own
+(``RECEIVER_PROMPTS``, chosen by ``PromptConfig.receiver_prompt``): ``paper-v1`` is the
+paper's; ``small-v1`` is a variant for small Receivers (100M-300M parameters), which do
+not follow the paper's long format (``benchmarks/receiver_readability.py`` measures both).
+Caches of Receiver replies are keyed by the Receiver prompt version, so they never mix.
 """
 
 from __future__ import annotations
@@ -102,6 +106,27 @@ _RECEIVER_PROMPT = (
 )
 
 
+# For Receivers of 100M-300M parameters: one short instruction that asks for the
+# *current* support (the paper's text says "initial" at every round, which small models
+# take literally), the four tags with the score first and as one digit, and no persona
+# paragraph (it pushes the claim and transcript far from the question).
+_SMALL_RECEIVER_PROMPT = (
+    "You are the Receiver in a persuasion game. A Sender argues for a claim. You are a careful, rational "
+    "judge: you change your opinion only as far as the Sender's arguments are informative.\n\n"
+    "Claim: {claim}\n\n"
+    "The persuasion so far:\n<transcript>\n{transcript}\n</transcript>\n\n"
+    "How much do you support the claim now, on a scale from 1 to 7 (1: completely oppose, 4: neutral, "
+    "7: completely support)? Start your reply with the score as one digit in <score></score> tags, then "
+    "your opinion in <opinion></opinion> tags, your reasoning in <thinking></thinking> tags and one "
+    "question for the Sender in <question></question> tags. Do not exceed {word_limit} words.\n"
+    "<score>digit</score>\n<opinion>opinion</opinion>\n<thinking>thinking</thinking>\n<question>question</question>"
+)
+
+PAPER_RECEIVER_PROMPT = "paper-v1"
+SMALL_RECEIVER_PROMPT = "small-v1"
+RECEIVER_PROMPTS = {PAPER_RECEIVER_PROMPT: _RECEIVER_PROMPT, SMALL_RECEIVER_PROMPT: _SMALL_RECEIVER_PROMPT}
+
+
 @dataclass(frozen=True)
 class PromptConfig:
     """What varies between runs in the prompts. Not owned by verl: a plain dataclass."""
@@ -109,9 +134,12 @@ class PromptConfig:
     setting: Setting = Setting.STATIC
     sender_word_limit: int = DEFAULT_SENDER_WORD_LIMIT
     receiver_word_limit: int = DEFAULT_RECEIVER_WORD_LIMIT
+    receiver_prompt: str = PAPER_RECEIVER_PROMPT  # a key of RECEIVER_PROMPTS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "setting", Setting(self.setting))
+        if self.receiver_prompt not in RECEIVER_PROMPTS:
+            raise ValueError(f"receiver_prompt {self.receiver_prompt!r}: expected one of {', '.join(RECEIVER_PROMPTS)}")
         for name in ("sender_word_limit", "receiver_word_limit"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -155,7 +183,7 @@ def sender_opening_messages(claim: str, prior_message: str, config: PromptConfig
 
 def receiver_messages(claim: str, transcript: Transcript, config: PromptConfig = PromptConfig()) -> list[Message]:
     """The Receiver's prompt: one user message, as in the paper's code."""
-    content = _RECEIVER_PROMPT.format(
+    content = RECEIVER_PROMPTS[config.receiver_prompt].format(
         claim=_check_claim(claim),
         transcript=render_for_receiver(transcript),
         word_limit=config.receiver_word_limit,

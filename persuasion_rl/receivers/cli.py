@@ -20,11 +20,12 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="receiver_command", required=True)
 
     score = commands.add_parser("score", help="prior, posterior and gain for one argument")
-    score.add_argument("--receiver", default="tiny", help="hf:PATH, openai:URL#MODEL, or 'tiny'")
+    score.add_argument("--receiver", default="smollm2", help="smollm2 (default), gemma, tiny, hf:PATH or openai:URL#MODEL")
     score.add_argument("--claim", required=True)
     score.add_argument("--argument", required=True, help="the Sender's argument (plain text)")
     score.add_argument("--mode", choices=SCORING_MODES, default=ScoringConfig.mode.value)
     score.add_argument("--word-limit", type=int, default=PromptConfig.receiver_word_limit, help="Receiver word limit in its prompt")
+    add_receiver_prompt_options(score)
     score.set_defaults(func=_score)
 
     serve = commands.add_parser("serve", help="serve a local model as an OpenAI-compatible endpoint")
@@ -36,11 +37,15 @@ def register(subparsers) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from persuasion_rl.assets.models import receiver_defaults
     from persuasion_rl.game import Transcript, persuasion_gain
     from persuasion_rl.receivers import Receiver
     from persuasion_rl.receivers.factory import make_backend
 
-    receiver = Receiver(make_backend(args.receiver), PromptConfig(receiver_word_limit=args.word_limit), ScoringConfig(mode=args.mode))
+    chosen = receiver_defaults(args.receiver, args.receiver_prompt, args.min_digit_mass)
+    prompts = PromptConfig(receiver_word_limit=args.word_limit, receiver_prompt=chosen.receiver_prompt)
+    min_mass = chosen.min_digit_mass
+    receiver = Receiver(make_backend(args.receiver), prompts, ScoringConfig(mode=args.mode, min_digit_mass=min_mass))
 
     async def run():
         prior = await receiver.prior(args.claim)
@@ -49,7 +54,7 @@ def _score(args: argparse.Namespace) -> int:
 
     prior, posterior, reply = asyncio.run(run())
     gain = persuasion_gain(prior.mode_score, posterior.score) if prior.ok and posterior.ok else None
-    for line in score_lines(receiver.backend.name, args.mode, prior, posterior, gain, reply):
+    for line in score_lines(f"{receiver.backend.name}, prompt {prompts.receiver_prompt}, min_digit_mass {min_mass}", args.mode, prior, posterior, gain, reply):
         print(line)
     return 0 if gain is not None else 1
 
@@ -73,6 +78,15 @@ def score_lines(name: str, mode: str, prior, posterior, gain, reply) -> list[str
     return lines
 
 
+def add_receiver_prompt_options(p: argparse.ArgumentParser) -> None:
+    from persuasion_rl.game.prompts import RECEIVER_PROMPTS
+
+    p.add_argument("--receiver-prompt", choices=list(RECEIVER_PROMPTS), default=None,
+                   help="Receiver prompt version (default: the named model's measured one, else paper-v1)")
+    p.add_argument("--min-digit-mass", type=float, default=None,
+                   help="expected scoring: least probability on the digits for a readable score (default: the named model's, else 0.5)")
+
+
 def _fmt(value: float | None, error: str | None) -> str:
     return f"{value:.3f}" if value is not None else f"none ({error})"
 
@@ -80,8 +94,8 @@ def _fmt(value: float | None, error: str | None) -> str:
 def _serve(args: argparse.Namespace) -> int:
     from persuasion_rl.receivers.server import serve
 
-    from persuasion_rl.receivers.factory import tiny_receiver_path
-    from persuasion_rl.receivers.settings import TINY_SPEC
+    from persuasion_rl.assets.models import named_model_path
 
-    serve(tiny_receiver_path() if args.model == TINY_SPEC else args.model, host=args.host, port=args.port, name=args.name)
+    model = str(named_model_path(args.model, "receiver") or args.model)
+    serve(model, host=args.host, port=args.port, name=args.name)
     return 0

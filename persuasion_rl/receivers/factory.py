@@ -68,7 +68,7 @@ def _local(path: str | None, name: str | None, settings: ReceiverSettings) -> Ch
     if not path or not Path(path).exists():
         raise ReceiverSpecError(
             f"Receiver {path!r}: no such local model directory. Give a path (hf:/path/to/model), "
-            "an endpoint (openai:http://host:port/v1#model) or 'tiny'. Models are not downloaded here."
+            "an endpoint (openai:http://host:port/v1#model) or a model name (tiny, smollm2, gemma). Models are not downloaded here."
         )
     from .transformers_backend import TransformersChatModel
 

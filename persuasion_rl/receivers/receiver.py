@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from persuasion_rl.game import PROMPT_VERSION, PromptConfig, Transcript, parse_receiver_reply, receiver_messages
+from persuasion_rl.game import PromptConfig, Transcript, parse_receiver_reply, receiver_messages
 from persuasion_rl.game.turn import ReceiverTurn
 from persuasion_rl.game.parsing import ReceiverReply
 
@@ -50,7 +50,7 @@ class Receiver:
     def cache_key(self) -> str:
         """Identity of this Receiver's replies, for caches: model, prompt text, settings."""
         return "|".join(map(str, (
-            self.backend.name, PROMPT_VERSION, self.prompts.receiver_word_limit, self.scoring.mode.value,
+            self.backend.name, self.prompts.receiver_prompt, self.prompts.receiver_word_limit, self.scoring.mode.value,
             self.scoring.reply_max_tokens, self.scoring.temperature, self.scoring.top_logprobs,
         )))
 

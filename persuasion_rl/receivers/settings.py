@@ -13,7 +13,7 @@ Kinds:
 * ``vllm`` — served by verl's reward loop (static game); the reward reaches it through
   verl's ``reward_router_address``, which turns it into an ``openai`` Receiver.
 
-Spec strings: ``tiny``, ``hf:PATH`` (or a bare local path), ``openai:BASE_URL#MODEL``
+Spec strings: ``tiny``, ``smollm2``, ``gemma``, ``hf:PATH`` (or a bare local path), ``openai:BASE_URL#MODEL``
 (or ``http(s)://BASE_URL#MODEL``); the API key comes from ``$OPENAI_API_KEY``.
 """
 
@@ -69,9 +69,14 @@ class ReceiverSettings:
 
     @classmethod
     def from_spec(cls, spec: str, **client: Any) -> "ReceiverSettings":
-        """``tiny``, ``hf:PATH`` / a bare path, ``openai:URL#MODEL`` / ``http(s)://URL#MODEL``."""
+        """``tiny``, a real model's name (``smollm2``, ``gemma``: converted from its wheel on
+        first use), ``hf:PATH`` / a bare path, ``openai:URL#MODEL`` / ``http(s)://URL#MODEL``."""
+        from persuasion_rl.assets.real import REAL_MODELS, real_model
+
         if spec == TINY_SPEC:
             return cls("tiny_cpu", name=TINY_RECEIVER_NAME, **client)
+        if spec in REAL_MODELS:
+            return cls("hf", name=spec, path=str(real_model(spec)), **client)
         if spec.startswith(ENDPOINT_PREFIXES):
             base_url, _, model = spec.removeprefix("openai:").partition("#")
             if not model:

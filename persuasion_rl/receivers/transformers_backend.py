@@ -25,7 +25,10 @@ class TransformersChatModel:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from persuasion_rl.assets.real import check_causal_lm, fix_for_folder
+
         self.path = str(path)
+        check_causal_lm(self.path, fix_for_folder(self.path))  # one line, before transformers fails obscurely
         self.name = name or Path(self.path).name
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)

@@ -1,0 +1,72 @@
+"""The project's named models, as model specs accept them: ``tiny`` (random weights, for
+unit tests) and the real ones (``smollm2``, ``gemma``: ``assets/real.py``).
+
+``named_model_path(spec, role)`` is the one place a name becomes a local folder; every
+``--sender`` / ``--receiver`` / ``--model`` option goes through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from persuasion_rl.game.prompts import PAPER_RECEIVER_PROMPT, SMALL_RECEIVER_PROMPT
+from persuasion_rl.receivers.scoring import DEFAULT_MIN_DIGIT_MASS
+
+from .real import REAL_MODELS
+
+TINY = "tiny"
+MODEL_NAMES = (TINY, *REAL_MODELS)
+# The Receiver and Sender a newcomer gets: the real model whose scores are readable
+# (benchmarks/receiver_readability.py measures it).
+DEFAULT_REAL_MODEL = "smollm2"
+
+
+def is_named_model(spec: str) -> bool:
+    return spec in MODEL_NAMES
+
+
+def named_model_path(spec: str, role: str = "receiver") -> Path | None:
+    """The folder of a named model (built or converted on first use), or None when
+    ``spec`` is not a name. ``tiny`` has a Sender and a Receiver; a real model plays both."""
+    if spec == TINY:
+        from .tiny import build_tiny_models
+
+        assets = build_tiny_models()
+        return assets.sender if role == "sender" else assets.receiver
+    if spec in REAL_MODELS:
+        from .real import real_model
+
+        return real_model(spec)
+    return None
+
+
+def display_name(spec: str, role: str) -> str | None:
+    """The name a named model goes by in results: ``tiny-sender``, ``smollm2``."""
+    if spec == TINY:
+        return f"tiny-{role}"
+    return spec if spec in REAL_MODELS else None
+
+
+@dataclass(frozen=True)
+class ReceiverDefaults:
+    """The Receiver prompt version and expected-mode threshold a model is played with
+    unless a flag says otherwise: measured, per model, by benchmarks/receiver_readability.py."""
+
+    receiver_prompt: str = PAPER_RECEIVER_PROMPT
+    min_digit_mass: float = DEFAULT_MIN_DIGIT_MASS
+
+
+# Figures behind these choices: README "Real small models" and benchmarks/results/receiver_readability.md.
+RECEIVER_DEFAULTS = {
+    "smollm2": ReceiverDefaults(SMALL_RECEIVER_PROMPT, DEFAULT_MIN_DIGIT_MASS),
+    "gemma": ReceiverDefaults(SMALL_RECEIVER_PROMPT, DEFAULT_MIN_DIGIT_MASS),
+}
+
+
+def receiver_defaults(spec: str, receiver_prompt: str | None = None, min_digit_mass: float | None = None) -> ReceiverDefaults:
+    """The settings to play ``spec`` with: the flags given (not None), else the named
+    model's measured ones, else the paper's."""
+    base = RECEIVER_DEFAULTS.get(spec, ReceiverDefaults())
+    return ReceiverDefaults(receiver_prompt or base.receiver_prompt,
+                            base.min_digit_mass if min_digit_mass is None else min_digit_mass)
