@@ -72,12 +72,6 @@ class PriorsReport:
     confidence_unreadable: int = 0
 
 
-def receiver_prompt_version() -> str:
-    from ..game.prompts import PROMPT_VERSION
-
-    return PROMPT_VERSION
-
-
 def _row(record: ClaimRecord, outcome, receiver, report: PriorsReport) -> dict | None:
     if outcome.turn is None:
         report.call_failures.append(record.id)
@@ -86,7 +80,7 @@ def _row(record: ClaimRecord, outcome, receiver, report: PriorsReport) -> dict |
     report.cached += outcome.cached
     report.unreadable += not turn.opens_game
     row = {"claim_id": record.id, "reply": turn.reply.raw, "claim": record.claim, "receiver": receiver.backend.name,
-           "prompt_version": receiver_prompt_version(), "score": turn.mode_score, "score_error": turn.error,
+           "prompt_version": receiver.prompts.receiver_prompt, "score": turn.mode_score, "score_error": turn.error,
            "scoring_mode": receiver.scoring.mode.value,
            # the column `data export` reads for the expected mode (NaN here made every row look unscored)
            "expected_score": turn.mode_score if receiver.scoring.mode.value == "expected" else None}
@@ -139,12 +133,16 @@ def select_records(records: Sequence[ClaimRecord], splits: Sequence[str] | None,
 
 
 def _cmd_priors(args: argparse.Namespace) -> int:
+    from ..assets.models import receiver_defaults
+    from ..game import PromptConfig
     from ..receivers import Receiver
     from ..receivers.factory import make_backend
 
     records = select_records(read_claims(args.claims), args.split, args.eval_only, args.limit, args.claims, read_ids(args.ids))
-    scoring = ScoringConfig(mode=args.mode, reply_max_tokens=args.max_tokens, top_logprobs=args.top_logprobs)
-    receiver = Receiver(make_backend(args.receiver), scoring=scoring)
+    chosen = receiver_defaults(args.receiver, args.receiver_prompt, args.min_digit_mass)  # as eval and training play it
+    scoring = ScoringConfig(mode=args.mode, reply_max_tokens=args.max_tokens, top_logprobs=args.top_logprobs,
+                            min_digit_mass=chosen.min_digit_mass)
+    receiver = Receiver(make_backend(args.receiver), PromptConfig(receiver_prompt=chosen.receiver_prompt), scoring)
     out = Path(args.out)
     options = PriorsOptions(args.concurrency, not args.no_confidence, args.confidence_top_k, args.confidence_min_mass, not args.no_progress)
     rows, report = compute_priors(records, receiver, args.cache or out.with_suffix(".cache.jsonl"),
@@ -178,6 +176,9 @@ def add_priors_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--split", action="append", default=None, help="only claims of this split (repeatable)")
     p.add_argument("--eval-only", action="store_true", help="only the evaluation subset")
     add_subset_options(p)
+    from ..receivers.cli import add_receiver_prompt_options
+
+    add_receiver_prompt_options(p)
     p.add_argument("--mode", choices=[m.value for m in ScoringMode], default=ScoringConfig.mode.value,
                    help="scoring mode of the prior score")
     p.add_argument("--max-tokens", type=int, default=ScoringConfig.reply_max_tokens, help="token budget of the Receiver's reply")

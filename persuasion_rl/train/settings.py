@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from persuasion_rl.errors import UserError, reject_unknown_fields
 from persuasion_rl.game.engine import GameConfig, MissingArgument
-from persuasion_rl.game.prompts import PromptConfig, Setting
+from persuasion_rl.game.prompts import RECEIVER_PROMPTS, PromptConfig, Setting
 from persuasion_rl.receivers.receiver import ScoringConfig
 from persuasion_rl.receivers.scoring import ScoringMode
 from persuasion_rl.receivers.settings import ReceiverSettings
@@ -51,6 +51,7 @@ class PersuasionSettings:
     setting: str = PromptConfig.setting.value
     sender_word_limit: int = PromptConfig.sender_word_limit
     receiver_word_limit: int = PromptConfig.receiver_word_limit
+    receiver_prompt: str = PromptConfig.receiver_prompt  # the Receiver prompt's version (game/prompts.py)
     scoring_mode: str = ScoringConfig.mode.value
     top_logprobs: int = ScoringConfig.top_logprobs
     min_digit_mass: float = ScoringConfig.min_digit_mass
@@ -74,6 +75,7 @@ class PersuasionSettings:
             raise SettingsError("persuasion.parse_failure=skip is implemented for the static game only; "
                                 "the dynamic game fails the step on a missing Receiver score (parse_failure=fail)")
         _choice("persuasion.platform", self.platform, PLATFORMS)
+        _choice("persuasion.receiver_prompt", self.receiver_prompt, tuple(RECEIVER_PROMPTS))
         for name in ("sender_word_limit", "receiver_word_limit", "top_logprobs", "receiver_reply_tokens"):
             _positive(f"persuasion.{name}", getattr(self, name))
         for name in ("rounds", "sender_turn_tokens"):
@@ -99,7 +101,8 @@ class PersuasionSettings:
             raise SettingsError(f"persuasion.*: {error}") from error
 
     def prompts(self) -> PromptConfig:
-        return PromptConfig(setting=self.setting, sender_word_limit=self.sender_word_limit, receiver_word_limit=self.receiver_word_limit)
+        return PromptConfig(setting=self.setting, sender_word_limit=self.sender_word_limit, receiver_word_limit=self.receiver_word_limit,
+                            receiver_prompt=self.receiver_prompt)
 
     def game_config(self) -> GameConfig:
         return GameConfig(self.prompts(), rounds=self.rounds, missing_argument=self.missing_argument,

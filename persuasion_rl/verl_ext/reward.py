@@ -62,6 +62,7 @@ class RewardSettings:
     receiver_endpoint: str | None = None  # used when verl does not serve the Receiver
     receiver_model: str | None = None  # the served model name; default: the reward model's path
     receiver_word_limit: int = PersuasionSettings.receiver_word_limit
+    receiver_prompt: str = PersuasionSettings.receiver_prompt
     score_max_tokens: int = ScoringConfig.score_max_tokens
     temperature: float = ScoringConfig.temperature
     top_logprobs: int = PersuasionSettings.top_logprobs
@@ -85,6 +86,9 @@ class RewardSettings:
         ScoringMode(settings.scoring_mode)
         return settings
 
+    def prompts(self) -> PromptConfig:
+        return PromptConfig(receiver_word_limit=self.receiver_word_limit, receiver_prompt=self.receiver_prompt)
+
     def receiver_settings(self, address: str | None, tokenizer: Any) -> ReceiverSettings:
         endpoint = address or self.receiver_endpoint
         if not endpoint:
@@ -100,7 +104,7 @@ def _receiver(settings: RewardSettings, address: str | None, tokenizer: Any) -> 
         temperature=settings.temperature, top_logprobs=settings.top_logprobs, min_digit_mass=settings.min_digit_mass,
     )
     backend = cached_backend(settings.receiver_settings(address, tokenizer))  # one HTTP client per process and endpoint
-    return Receiver(backend, PromptConfig(receiver_word_limit=settings.receiver_word_limit), scoring)
+    return Receiver(backend, settings.prompts(), scoring)
 
 
 _GUARDS: dict[int, tuple[Any, GuardConfig]] = {}  # id(tokenizer) -> (tokenizer, its guard): one vocabulary scan per process
@@ -121,8 +125,7 @@ def _guard(tokenizer: Any) -> GuardConfig:
 async def compute_score(data_source, solution_str, ground_truth, extra_info=None, reward_router_address=None, reward_model_tokenizer=None, **kwargs) -> dict:
     settings = RewardSettings.from_kwargs(kwargs)
     claim, prior_score, prior_reply = row_prior(ground_truth, extra_info, settings.scoring_mode)
-    prompts = PromptConfig(receiver_word_limit=settings.receiver_word_limit)
-    config = GameConfig(prompts, missing_argument=settings.missing_argument, missing_argument_penalty=settings.missing_argument_penalty,
+    config = GameConfig(settings.prompts(), missing_argument=settings.missing_argument, missing_argument_penalty=settings.missing_argument_penalty,
                         guard=_guard(reward_model_tokenizer))
     game = Game(claim, ReceiverTurn(parse_receiver_reply(prior_reply), prior_score), config)  # the static game: one round
     try:
