@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import random
+import re
 import statistics
 import time
 from dataclasses import dataclass
@@ -167,10 +168,11 @@ def main() -> None:
             start = time.perf_counter()
             rows = measure(spec, prompt, cases, args.batch)
             seconds = time.perf_counter() - start
-            (args.out / f"{spec}-{prompt}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
             for min_mass in args.min_digit_mass or [0.5, 0.3, 0.2]:
                 print(f"receiver={spec} prompt={prompt} scoring=expected min_digit_mass={min_mass}  ({seconds:.0f} s)")
                 print("\n".join(summarize(rows, min_mass)), flush=True)
+            name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{spec}-{prompt}")
+            (args.out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
 if __name__ == "__main__":
