@@ -200,3 +200,13 @@ def test_gemma_folder_tokenizes_words_not_characters():
     assert tokenizer.convert_ids_to_tokens(ids[:2]) == ["<bos>", "<start_of_turn>"]  # control tokens stay whole
     assert tokenizer.eos_token == "<end_of_turn>"
     assert "Gemma Terms of Use" in (folder / "LICENSE").read_text()
+
+
+def test_named_receivers_are_played_with_their_measured_settings_unless_a_flag_says_otherwise():
+    from persuasion_rl.assets.models import receiver_defaults
+
+    assert receiver_defaults("smollm2") == receiver_defaults("smollm2", None, None)
+    assert (receiver_defaults("smollm2").receiver_prompt, receiver_defaults("smollm2").min_digit_mass) == ("small-v1", 0.5)
+    assert receiver_defaults("hf:/x").receiver_prompt == "paper-v1" and receiver_defaults("gemma").receiver_prompt == "paper-v1"
+    chosen = receiver_defaults("smollm2", "paper-v1", 0.0)
+    assert (chosen.receiver_prompt, chosen.min_digit_mass) == ("paper-v1", 0.0)  # 0.0 is a flag, not "unset"
