@@ -32,7 +32,8 @@ def register(subparsers) -> None:
     serve.add_argument("--model", required=True, help="local model directory, or 'tiny'")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--name", default=None, help="model name reported by the server")
+    serve.add_argument("--name", default=None, help="the model name it serves (default: the folder's name); others get HTTP 404, as from vLLM")
+    serve.add_argument("--max-logprobs", type=int, default=20, help="most top_logprobs a request may ask for (vLLM's default: 20)")
     serve.set_defaults(func=_serve)
 
 
@@ -97,5 +98,5 @@ def _serve(args: argparse.Namespace) -> int:
     from persuasion_rl.assets.models import named_model_path
 
     model = str(named_model_path(args.model, "receiver") or args.model)
-    serve(model, host=args.host, port=args.port, name=args.name)
+    serve(model, host=args.host, port=args.port, name=args.name, max_logprobs=args.max_logprobs)
     return 0

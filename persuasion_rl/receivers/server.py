@@ -7,6 +7,10 @@ extensions: ``continue_final_message`` / ``add_generation_prompt`` for an assist
 prefill and ``include_stop_str_in_output``. Log-probabilities are served for one-token
 requests (``max_tokens=1``), which is all expected scoring needs; anything else it
 cannot do is refused with HTTP 400 and a reason rather than answered approximately.
+
+It refuses what vLLM refuses, with vLLM's status and message, so that a test passing
+against it does not hide a request vLLM would reject: a model name it does not serve
+(404) and more ``top_logprobs`` than ``max_logprobs`` (400; vLLM's default cap is 20).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import logging
 import time
 import uuid
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import GenerationParams
@@ -77,9 +82,35 @@ def _render_chat(model: TransformersChatModel, request: ChatRequest) -> str:
     return model.render(messages)
 
 
-def create_app(model: TransformersChatModel) -> FastAPI:
+VLLM_MAX_LOGPROBS = 20  # vLLM's default --max-logprobs
+
+
+class VLLMError(Exception):
+    """Answered as vLLM's OpenAI server answers a request it refuses."""
+
+    def __init__(self, status: int, message: str, kind: str):
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+
+
+def _check_like_vllm(model: TransformersChatModel, requested_model: str | None, top_logprobs: int, max_logprobs: int) -> None:
+    if requested_model is not None and requested_model != model.name:
+        # vllm/entrypoints/openai/serving_engine.py: _check_model
+        raise VLLMError(404, f"The model `{requested_model}` does not exist.", "NotFoundError")
+    if top_logprobs > max_logprobs:
+        # vllm/v1/engine/processor.py: _validate_logprobs
+        raise VLLMError(400, f"Requested sample logprobs of {top_logprobs}, which is greater than max allowed: {max_logprobs}",
+                        "BadRequestError")
+
+
+def create_app(model: TransformersChatModel, max_logprobs: int = VLLM_MAX_LOGPROBS) -> FastAPI:
     app = FastAPI(title=f"persuasion-rl Receiver: {model.name}")
     app.state.requests = 0  # completion requests received: shows who really scored a run
+
+    @app.exception_handler(VLLMError)
+    async def refused(_: Request, error: VLLMError) -> JSONResponse:
+        return JSONResponse(status_code=error.status,
+                            content={"error": {"message": error.message, "type": error.kind, "param": None, "code": error.status}})
 
     @app.get("/health")
     async def health() -> dict:
@@ -92,6 +123,7 @@ def create_app(model: TransformersChatModel) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(request: ChatRequest) -> dict:
         app.state.requests += 1
+        _check_like_vllm(model, request.model, request.top_logprobs if request.logprobs else 0, max_logprobs)
         params = request.params()
         prompt = _render_chat(model, request)
         if request.logprobs:
@@ -103,6 +135,7 @@ def create_app(model: TransformersChatModel) -> FastAPI:
     @app.post("/v1/completions")
     async def completions(request: CompletionRequest) -> dict:
         app.state.requests += 1
+        _check_like_vllm(model, request.model, request.logprobs or 0, max_logprobs)
         params = request.params()
         if request.logprobs is not None:
             return await _one_token_with_logprobs(model, request.prompt, params, max(request.logprobs, 1), chat=False)
@@ -146,9 +179,10 @@ def _response(kind: str, model_name: str, choice: dict, completion_tokens: int) 
     }
 
 
-def serve(model_path: str, host: str = "127.0.0.1", port: int = 8000, name: str | None = None, device: str | None = None) -> None:
+def serve(model_path: str, host: str = "127.0.0.1", port: int = 8000, name: str | None = None, device: str | None = None,
+          max_logprobs: int = VLLM_MAX_LOGPROBS) -> None:
     import uvicorn
 
     model = TransformersChatModel(model_path, device=device, name=name)
     logger.info("serving %s at http://%s:%d/v1", model.name, host, port)
-    uvicorn.run(create_app(model), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(model, max_logprobs), host=host, port=port, log_level="warning")

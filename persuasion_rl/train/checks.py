@@ -10,6 +10,9 @@ left. ``check_prompt_lengths`` counts them the way verl does and names the overr
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from persuasion_rl.errors import UserError
 from persuasion_rl.receivers.settings import ReceiverSpecError
 
+from .cluster import ClusterError, cluster_address, node_gpus, placement_problem, pools
 from .settings import PersuasionSettings, SettingsError
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -172,23 +176,7 @@ def _check_split_lengths(field_name: str, counts: list[int], limit: int, filteri
 def required_gpus(config: DictConfig) -> int:
     """GPUs the resource pools ask for: trainer pool, plus the Receiver's own pool (verl
     creates that pool whenever enable_resource_pool is set, reward model or not)."""
-    trainer = int(config.trainer.n_gpus_per_node) * int(config.trainer.nnodes)
-    reward = config.reward.reward_model
-    if reward.enable_resource_pool:
-        trainer += int(reward.n_gpus_per_node) * int(reward.nnodes)
-    return trainer
-
-
-def _available_gpus() -> int | None:
-    """GPUs of this machine, or None when the run targets a Ray cluster (unknown here)."""
-    if os.environ.get("RAY_ADDRESS"):
-        return None
-    try:
-        import torch
-
-        return torch.cuda.device_count()
-    except Exception:
-        return 0
+    return sum(pool.gpus for pool in pools(config))
 
 
 def check_gpus(config: DictConfig, settings: PersuasionSettings, report: CheckReport) -> None:
@@ -206,14 +194,17 @@ def check_gpus(config: DictConfig, settings: PersuasionSettings, report: CheckRe
                                  f"the Receiver's pool has ({rm_gpus}): set reward.reward_model.n_gpus_per_node")
     if settings.platform == "cpu":
         return  # GPUs are declared to Ray, not found: any count fits
-    available = _available_gpus()
-    needed = required_gpus(config)
-    if available is not None and nnodes == 1 and needed > available:
-        report.errors.append(
-            f"this machine has {available} GPU(s) but the run needs {needed} (trainer.n_gpus_per_node={n_per_node}"
-            + (f" + reward.reward_model.n_gpus_per_node={reward.n_gpus_per_node}" if reward.enable_resource_pool else "")
-            + "); lower them, or run on a Ray cluster (launch/ray_cluster.sh)"
-        )
+    try:
+        gpus, where = node_gpus(config)
+    except ClusterError as error:
+        report.errors.append(str(error))
+        return
+    problem = placement_problem(gpus, pools(config))
+    if problem:
+        hint = "" if cluster_address(config) else "; lower them, or run on a Ray cluster (launch/ray_cluster.sh)"
+        per_node = f" (per node: {gpus})" if len(gpus) > 1 else ""
+        report.errors.append(f"{where} has {sum(gpus)} GPU(s){per_node} but the run needs {required_gpus(config)} "
+                             f"({', '.join(p.describe() for p in pools(config))}): {problem}{hint}")
 
 
 def check_platform(config: DictConfig, settings: PersuasionSettings, report: CheckReport) -> None:
@@ -229,6 +220,57 @@ def check_platform(config: DictConfig, settings: PersuasionSettings, report: Che
         report.errors.append("receiver=tiny_cpu runs on the CPU platform only; use receiver=vllm on GPUs")
 
 
+def check_trainer(config: DictConfig, report: CheckReport) -> None:
+    if _select(config, "trainer.use_v1", default=False):
+        report.errors.append("trainer.use_v1=true: persuasion-rl runs verl's legacy trainer (RayPPOTrainer from "
+                             "verl/trainer/main_ppo_v0.py, as persuasion_rl.verl_ext.trainer.PersuasionPPOTrainer); "
+                             "set trainer.use_v1=false")
+
+
+def check_rollout_length(config: DictConfig, report: CheckReport) -> None:
+    """The Sender's vLLM context: prompt + response (the runner sets it when unset)."""
+    rollout = config.actor_rollout_ref.rollout
+    needed = int(rollout.prompt_length) + int(rollout.response_length)
+    if rollout.max_model_len is not None and int(rollout.max_model_len) < needed:
+        report.errors.append(f"actor_rollout_ref.rollout.max_model_len={rollout.max_model_len} is below prompt_length + "
+                             f"response_length ({needed}): raise it or leave it unset")
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def check_with_verl(config: DictConfig, report: CheckReport) -> None:
+    """verl's own ``validate_config`` (``verl/utils/config.py``), which its TaskRunner runs only
+    after Ray has started: batch sizes against the GPU count, micro batches, config dataclasses."""
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    candidate = copy.deepcopy(config)  # verl's dataclasses may fill in fields
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings_ignored():
+            validate_config(config=candidate, use_reference_policy=need_reference_policy(candidate),
+                            use_critic=need_critic(candidate))
+    except Exception as error:  # verl raises AssertionError, ValueError or Hydra's InstantiationException
+        root = _root_cause(error)
+        if isinstance(root, OSError):  # a model's config.json that is not here (a hub id offline)
+            report.warnings.append(f"verl's validate_config could not finish: {str(root).splitlines()[0]} "
+                                   "(verl checks again when the run starts)")
+            return
+        report.errors.append(f"verl's validate_config rejects the config: {str(error).splitlines()[0]}")
+
+
+@contextlib.contextmanager
+def warnings_ignored():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # need_critic warns that GRPO has no critic: not news
+        yield
+
+
 def check_config(config: DictConfig, data_ready: bool = True) -> CheckReport:
     """All problems of a resolved config at once. ``data_ready=False`` skips the files the
     CLI builds before training (tiny recipes)."""
@@ -238,8 +280,11 @@ def check_config(config: DictConfig, data_ready: bool = True) -> CheckReport:
     except (SettingsError, ReceiverSpecError, TypeError) as error:
         report.errors.append(str(error))
         return report
+    check_trainer(config, report)
     check_platform(config, settings, report)
     check_gpus(config, settings, report)
+    check_rollout_length(config, report)
+    check_with_verl(config, report)
     if settings.receiver.kind == "openai" and not settings.receiver.endpoint:
         report.errors.append("receiver=openai needs persuasion.receiver.endpoint=http://host:port/v1")
     if settings.setting == "dynamic" and not (settings.agent_loop_config and Path(settings.agent_loop_config).is_file()):

@@ -17,7 +17,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from .checks import CheckReport, ConfigCheckError, check_config, required_gpus
 from . import noise
@@ -80,18 +81,41 @@ def _absolute_run_root(config: DictConfig) -> None:
 
 PATH_FIELDS = ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "critic.model.path",
                "critic.model.tokenizer_path", "reward.reward_model.model_path",
-               "actor_rollout_ref.rollout.agent.agent_loop_config_path", "persuasion.agent_loop_config")
+               "actor_rollout_ref.rollout.agent.agent_loop_config_path", "persuasion.agent_loop_config",
+               "persuasion.receiver.path")
+
+
+def _absolute(value: str) -> str:
+    """``~`` expanded; a relative path that exists here made absolute (a hub id stays as is)."""
+    if "://" in value:
+        return value
+    path = Path(value).expanduser()
+    return str(path.resolve()) if not path.is_absolute() and path.exists() else str(path)
 
 
 def _absolute_paths(config: DictConfig) -> None:
-    """Relative paths that exist here become absolute: Ray workers run elsewhere."""
+    """Paths become absolute (Ray workers run elsewhere) BEFORE the config is resolved, so
+    that what interpolates them (the Receiver's model name is its path: vLLM serves it
+    under that name) gets the absolute value too. A path field that is an interpolation
+    is replaced by its absolute value."""
     for key in PATH_FIELDS:
-        value = OmegaConf.select(config, key)
-        values = [value] if isinstance(value, str) else list(value) if value is not None and not isinstance(value, (int, float)) else []
-        fixed = [str(Path(v).resolve()) if isinstance(v, str) and "://" not in v and not Path(v).is_absolute()
-                 and Path(v).expanduser().exists() else v for v in values]
+        try:
+            value = OmegaConf.select(config, key, throw_on_missing=False)
+        except OmegaConfBaseException:
+            continue  # resolve() names what is wrong with it
+        values = [value] if isinstance(value, str) else list(value) if isinstance(value, ListConfig) else []
+        fixed = [_absolute(v) if isinstance(v, str) else v for v in values]
         if fixed != values:
             OmegaConf.update(config, key, fixed[0] if isinstance(value, str) else fixed, force_add=False)
+
+
+def _bound_rollout_length(config: DictConfig) -> None:
+    """verl sizes the Sender's vLLM context by the model's maximum when ``max_model_len`` is
+    unset (131072 for Llama 3.2: ~14 GiB of KV cache); a sample never needs more than its
+    prompt and response lengths (all turns of the dynamic game share the response)."""
+    rollout = config.actor_rollout_ref.rollout
+    if rollout.get("max_model_len") is None:
+        rollout.max_model_len = int(rollout.prompt_length) + int(rollout.response_length)
 
 
 def _metrics_file(run_dir: Path) -> Path:
@@ -131,9 +155,10 @@ def _wandb_env(config: DictConfig, run_dir: Path, notices: list[str]) -> dict[st
 
 
 def _platform_env(platform: str) -> dict[str, str]:
+    from persuasion_rl.verl_ext.bootstrap import CPU_ENV, MODULE
+
     if platform != "cpu":
-        return {}
-    from persuasion_rl.verl_ext.bootstrap import CPU_ENV
+        return {"VERL_USE_EXTERNAL_MODULES": MODULE}  # the GPU patches (bootstrap.py), in every Ray process
 
     return {**CPU_ENV, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
 
@@ -180,8 +205,9 @@ def _keep_file_logger(config: DictConfig, notices: list[str]) -> None:
 def plan_run(recipe: str, overrides: list[str] | tuple[str, ...] = ()) -> LaunchPlan:
     config = compose_recipe(recipe, overrides)
     _absolute_run_root(config)
-    resolve(config)
     _absolute_paths(config)
+    resolve(config)
+    _bound_rollout_length(config)
     run_dir = Path(config.run.dir)
     notices: list[str] = []
     _keep_file_logger(config, notices)

@@ -4,9 +4,9 @@ verl imports the modules listed in ``VERL_USE_EXTERNAL_MODULES`` from its own
 ``__init__`` (``verl/__init__.py``), in the driver and in every Ray worker, before any
 device question is asked. The training CLI sets
 ``VERL_USE_EXTERNAL_MODULES=persuasion_rl.verl_ext.bootstrap`` and ``VERL_PLATFORM=cpu``
-only when the run targets the CPU (no accelerator present, or ``platform=cpu`` asked for);
-on GPUs nothing here is loaded. Importing this module with another platform selected
-does nothing, so it is always safe to list.
+for every run. With the CPU platform selected (``VERL_PLATFORM=cpu``) it activates the CPU
+support below; on GPUs it applies only the patch that GPUs need too (the critic loaded
+with sdpa: no flash-attn in the pinned GPU stack, see ``patches.py``).
 
 Activation registers, through verl's extension points:
 * the CPU platform (``PlatformRegistry``),
@@ -86,3 +86,7 @@ def is_active() -> bool:
 
 if cpu_selected():
     activate()
+else:
+    from . import patches as _patches
+
+    _patches.apply_gpu_patches()

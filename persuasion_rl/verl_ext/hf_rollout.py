@@ -213,7 +213,9 @@ class HFRolloutServer:
         from persuasion_rl.receivers.server import create_app
         from persuasion_rl.receivers.transformers_backend import TransformersChatModel
 
-        chat_model = TransformersChatModel(self._model_path(), device="cpu", max_batch_size=max(1, self.config.max_num_seqs))
+        # served under its path, as verl's vLLM replicas serve the reward model (served_model_name unset)
+        path = self._model_path()
+        chat_model = TransformersChatModel(path, device="cpu", max_batch_size=max(1, self.config.max_num_seqs), name=str(path))
         return create_app(chat_model)
 
     async def launch_server(self) -> tuple[str, int]:

@@ -116,3 +116,49 @@ def patch_gloo_process_group() -> bool:
 def apply_cpu_patches() -> None:
     patch_valuehead_attention("sdpa")
     patch_gloo_process_group()
+
+
+def apply_gpu_patches() -> None:
+    """The pinned GPU stack has no flash-attn (no wheel on PyPI): the critic loads with sdpa,
+    as the actor and reference do through ``override_config`` (configs/platform/gpu.yaml)."""
+    patch_valuehead_attention("sdpa")
+
+
+def patch_router_client_errors() -> bool:
+    """Let verl's reward-model router answer a Receiver's 4xx with that 4xx, not a 500.
+
+    Works around verl 0.9.1 ``verl/experimental/reward_loop/router/naive_router.py``,
+    ``NaiveRouter._make_async_request``: on ``aiohttp.ClientResponseError`` (any HTTP error
+    status from the vLLM replica) it re-raises, and FastAPI turns that into "500 Internal
+    Server Error". A request vLLM refuses (an unknown model name, too many top_logprobs, a
+    prompt over max_model_len) then looks transient: the reward function retried it and
+    the user saw only "HTTP 500". The wrapper keeps verl's code and answers such an error
+    with the replica's status; 5xx and connection failures are left to verl. The router
+    runs in a forked ``multiprocessing.Process`` of the process that builds the reward
+    loop, so patching the class there (``PersuasionTaskRunnerImpl.run``) reaches it.
+    Returns False when already applied.
+    """
+    import functools
+
+    import aiohttp
+    from fastapi.responses import JSONResponse
+    from verl.experimental.reward_loop.router.naive_router import NaiveRouter
+
+    original = _unpatched(NaiveRouter, "_make_async_request", ("self", "request", "endpoint"))
+    if original is None:
+        return False
+
+    @functools.wraps(original)
+    async def _make_async_request(self, request, endpoint):
+        try:
+            return await original(self, request, endpoint)
+        except aiohttp.ClientResponseError as error:
+            if not 400 <= error.status < 500:
+                raise
+            # aiohttp has released the body by now: the status and reason are what is left
+            message = f"the Receiver's server answered {error.status} {error.message} to /{endpoint} (through verl's router)"
+            return JSONResponse(status_code=error.status, content={"error": {"message": message, "code": error.status}})
+
+    _install(NaiveRouter, "_make_async_request", _make_async_request, original)
+    logger.debug("patched verl's NaiveRouter to pass 4xx answers through")
+    return True

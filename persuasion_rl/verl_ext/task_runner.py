@@ -31,7 +31,10 @@ class PersuasionTaskRunnerImpl(BaseTaskRunner):
         from verl.utils.config import omega_conf_to_dataclass, validate_config
         from verl.utils.dataset.rl_dataset import collate_fn
 
+        from .patches import patch_router_client_errors
         from .trainer import PersuasionPPOTrainer
+
+        patch_router_client_errors()  # before verl's reward loop forks its router here
 
         logger.info("TaskRunner on %s (pid %d), platform %s", socket.gethostname(), os.getpid(),
                     "cpu" if cpu_selected() else "accelerator")

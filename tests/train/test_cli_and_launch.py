@@ -78,18 +78,25 @@ def test_ray_cluster_script_dry_run():
     out = _launch(["launch/ray_cluster.sh", "train", "paper_grpo"], NNODES="2")
     config = _config_part(out)
     assert config["trainer"]["nnodes"] == 2 and config["ray_kwargs"]["ray_init"]["address"] == "auto"
-    assert "GPU(s) but the run needs" not in out  # the cluster's GPUs are Ray's to count
+    # the cluster's GPUs are Ray's to count: the dry run asks Ray (none runs here)
+    assert "GPU(s) but the run needs" not in out and "cannot join the Ray cluster at auto" in out
 
 
 def test_slurm_script_dry_run():
+    # a loopback head on a closed port: the dry run's GPU count asks it and hears nothing
     out = _launch(["bash", "launch/slurm.sbatch", "trainer.total_training_steps=10"], RECIPE="paper_grpo",
-                  DRY_RUN_NODES="n1 n2 n3", DRY_RUN_HEAD_IP="10.1.2.3")
+                  DRY_RUN_NODES="n1 n2 n3", DRY_RUN_HEAD_IP="127.0.0.1", RAY_PORT="1")
     lines = [line for line in out.splitlines() if line.startswith("+ ")]
-    assert lines[0].startswith("+ srun --nodes=1 --ntasks=1 -w n1 ray start --head --node-ip-address=10.1.2.3")
-    assert sum("ray start --address=10.1.2.3:6379" in line for line in lines) == 2  # n2, n3
+    assert lines[0].startswith("+ srun --nodes=1 --ntasks=1 -w n1 ray start --head --node-ip-address=127.0.0.1")
+    assert "--num-cpus=32" in lines[0]
+    assert sum("ray start --address=127.0.0.1:1" in line for line in lines) == 2  # n2, n3
+    waits = [line for line in lines if "-m persuasion_rl.train.cluster" in line]
+    assert [w.split("--nodes ")[1].split()[0] for w in waits] == ["1", "3"]  # the head, then every node
+    assert lines.index(waits[1]) == len(lines) - 1  # training starts only after the last wait
     config = _config_part(out[out.index("actor_rollout_ref:"):]) if "actor_rollout_ref:" in out else {}
     assert config["trainer"]["nnodes"] == 3 and config["trainer"]["total_training_steps"] == 10
-    assert config["ray_kwargs"]["ray_init"]["address"] == "10.1.2.3:6379"
+    assert config["ray_kwargs"]["ray_init"]["address"] == "127.0.0.1:1"
+    assert "no Ray cluster answers at 127.0.0.1:1" in out
 
 
 def test_export_of_a_folder_without_checkpoints_is_a_clear_error(tmp_path, capsys):

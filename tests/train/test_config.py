@@ -127,10 +127,12 @@ def test_platform_mismatches_are_caught():
     assert any("only the 'hf' rollout runs on the CPU platform" in e for e in plan.report.errors)
 
 
-def test_a_ray_cluster_skips_the_local_gpu_count(monkeypatch):
-    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+def test_a_ray_cluster_is_asked_for_its_gpus_not_this_machine(monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # loopback, nothing listens
     report = check_config(plan_run("paper_grpo").config, data_ready=False)
-    assert not [e for e in report.errors if "GPU" in e]
+    gpu_errors = [e for e in report.errors if "GPU" in e or "Ray" in e]
+    assert gpu_errors == ["no Ray cluster answers at 127.0.0.1:1: start it first (launch/ray_cluster.sh head) "
+                          "or unset RAY_ADDRESS / ray_kwargs.ray_init.address"]
 
 
 def test_wandb_without_a_key_goes_offline_with_a_notice(monkeypatch, tmp_path):

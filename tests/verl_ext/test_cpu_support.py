@@ -204,13 +204,17 @@ def test_reward_model_server_serves_the_receiver_over_http(tiny_assets):
 
     async def run():
         host, port = await server.launch_server()
-        body = {"model": "tiny-receiver", "max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 20,
+        # served under its path, as verl's vLLM replicas serve the reward model
+        body = {"model": str(tiny_assets.receiver), "max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 20,
                 "messages": [{"role": "user", "content": "Report your score."}, {"role": "assistant", "content": "<score>"}],
                 "continue_final_message": True, "add_generation_prompt": False}
         async with httpx.AsyncClient(timeout=60) as client:
-            return (await client.post(f"http://{host}:{port}/v1/chat/completions", json=body)).json()
+            url = f"http://{host}:{port}/v1/chat/completions"
+            unknown = await client.post(url, json={**body, "model": "tiny-receiver"})
+            return (await client.post(url, json=body)).json(), unknown
 
-    reply = asyncio.run(run())
+    reply, unknown = asyncio.run(run())
+    assert unknown.status_code == 404 and "does not exist" in unknown.json()["error"]["message"]
     top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
     assert len(top) >= 7 and any(entry["token"].strip() in "1234567" for entry in top)
     with pytest.raises(RuntimeError):

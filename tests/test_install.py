@@ -1,0 +1,52 @@
+"""The README's GPU install (`pip install -e ".[vllm]"` on CUDA Linux) resolves, on the
+package index, to the one pinned GPU stack and nothing else.
+
+pip's resolver runs for a CUDA Linux platform (manylinux x86_64, CPython 3.11, wheels only)
+with this machine's pip configuration left out (its local CPU torch wheel must not count),
+on the project's wheel with the `vllm` extra: the same requirements as the editable
+install. It needs the package index; without it the test fails, as any other outcome does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PINNED_GPU_STACK = {"vllm": "0.31.0", "torch": "2.13.0", "transformers": "5.10.4", "verl": "0.9.1"}
+CUDA_PLATFORM = ["--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp",
+                 "--only-binary=:all:"]
+
+
+def _index_only_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull  # no local wheel folder or extra index: the public index alone
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(args[:6])} ... failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    return result
+
+
+@pytest.mark.resolver
+@pytest.mark.timeout(1800)
+def test_gpu_install_resolves_to_the_pinned_stack(tmp_path):
+    env = _index_only_env()
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+         env, timeout=300)
+    [wheel] = tmp_path.glob("persuasion_rl-*.whl")
+    report = tmp_path / "report.json"
+    _run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
+          *CUDA_PLATFORM, f"{wheel}[vllm]"], env, timeout=1500)
+    resolved = {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in json.loads(report.read_text())["install"]}
+    assert {name: resolved.get(name) for name in PINNED_GPU_STACK} == PINNED_GPU_STACK
+    assert any(name.startswith("nvidia-") for name in resolved), "torch resolved without its CUDA libraries"
+    assert "flash-attn" not in resolved and "flash_attn" not in resolved  # sdpa: configs/platform/gpu.yaml
