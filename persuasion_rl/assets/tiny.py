@@ -60,6 +60,14 @@ class TinyAssetsSpec:
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
+# Tiny models vLLM can serve: its CPU attention needs a head size of at least 32 (the
+# default tiny models have 16). Same tokenizer, Receiver format-primed the same way.
+VLLM_TINY = TinyAssetsSpec(
+    sender=TinyModelSpec(hidden_size=128, intermediate_size=256),
+    receiver=TinyModelSpec(hidden_size=128, intermediate_size=256, format_prime_steps=300),
+)
+
+
 @dataclass(frozen=True)
 class TinyAssets:
     root: Path

