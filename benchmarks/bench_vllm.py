@@ -21,7 +21,7 @@ from persuasion_rl.assets.tiny import VLLM_TINY, build_tiny_models, tiny_claims
 from persuasion_rl.receivers.server import create_app
 from persuasion_rl.receivers.transformers_backend import TransformersChatModel
 from persuasion_rl.receivers.vllm_server import VLLMServer
-from persuasion_rl.verl_ext import reward as reward_module
+from persuasion_rl.receivers import factory
 from persuasion_rl.verl_ext.reward import compute_score
 from tests.conftest import LoopbackServer
 
@@ -46,10 +46,10 @@ async def _rewards(address: str, model: str, mode: str, batch: int) -> float:
 
 
 def best(address: str, model: str, mode: str, batch: int, repeats: int) -> float:
-    reward_module._BACKENDS.clear()
+    factory.clear_cache()
     asyncio.run(_rewards(address, model, mode, batch))  # warm-up
     times = [asyncio.run(_rewards(address, model, mode, batch)) for _ in range(repeats)]
-    reward_module._BACKENDS.clear()
+    factory.clear_cache()
     return min(times)
 
 

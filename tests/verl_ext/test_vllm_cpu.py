@@ -53,7 +53,7 @@ def _prior(vllm_assets):
 
 
 def test_static_reward_through_vllm_in_both_modes_matches_the_transformers_backend(vllm_receiver, vllm_assets):
-    from persuasion_rl.verl_ext import reward as reward_module
+    from persuasion_rl.receivers import factory
     from persuasion_rl.verl_ext.reward import compute_score
 
     local, prior = _prior(vllm_assets)
@@ -61,7 +61,7 @@ def test_static_reward_through_vllm_in_both_modes_matches_the_transformers_backe
     extra = {"claim": CLAIM, "prior_score": prior.score, "prior_expected_score": prior.score, "prior_reply": prior.reply.raw, "index": 0}
 
     def score(address, model, mode):
-        reward_module._BACKENDS.clear()
+        factory.clear_cache()
         return asyncio.run(compute_score(data_source="tiny", solution_str=SENDER, ground_truth=CLAIM, extra_info=dict(extra),
                                          reward_router_address=address, reward_model_tokenizer=None,
                                          receiver_model=model, scoring_mode=mode, missing_argument="raw"))
@@ -77,7 +77,7 @@ def test_static_reward_through_vllm_in_both_modes_matches_the_transformers_backe
             assert through_vllm["score"] == pytest.approx(through_vllm["receiver_score"] - through_vllm["prior_score"])
             if mode == "expected":  # one forward pass: the same numbers up to float32 kernels
                 assert through_vllm["receiver_score"] == pytest.approx(through_transformers["receiver_score"], abs=1e-3)
-    reward_module._BACKENDS.clear()
+    factory.clear_cache()
 
 
 def test_vllm_refuses_what_the_projects_test_server_refuses(vllm_receiver, vllm_assets):
@@ -109,3 +109,28 @@ def test_dynamic_agent_loop_plays_three_rounds_against_vllm(vllm_receiver, vllm_
     assert info["turns_completed"] == 3.0 and len(output.extra_fields["turn_scores"]) == 3
     assert output.reward_score == pytest.approx(info["receiver_score"] - 3.0)
     assert all(1.0 <= s <= 7.0 for s in output.extra_fields["turn_scores"])
+
+
+def test_vllm_cpu_weight_packing_still_needs_the_patch_and_the_patch_keeps_the_weight():
+    """patches.patch_vllm_cpu_weight_packing: vLLM's CPU linear layers drop their weight
+    (remove_weight=True), which verl's weight sync needs; the patch keeps it."""
+    import inspect
+
+    import torch
+    from vllm.model_executor.layers import linear
+    from vllm.model_executor.layers import utils as vllm_utils
+
+    from persuasion_rl.verl_ext.patches import patch_vllm_cpu_weight_packing
+
+    after_loading = inspect.getsource(linear.UnquantizedLinearMethod.process_weights_after_loading)
+    assert "from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm" in after_loading  # read at call time
+    assert "dispatch_cpu_unquantized_gemm(layer, remove_weight=True)" in after_loading, \
+        "vLLM no longer removes CPU linear weights: drop patches.patch_vllm_cpu_weight_packing"
+    patch_vllm_cpu_weight_packing()
+    assert patch_vllm_cpu_weight_packing() is False  # idempotent
+    layer = torch.nn.Module()
+    layer.weight = torch.nn.Parameter(torch.randn(64, 64), requires_grad=False)
+    layer.weight.weight_loader = lambda param, loaded: param.data.copy_(loaded)
+    vllm_utils.dispatch_cpu_unquantized_gemm(layer, remove_weight=True)
+    assert layer.weight.numel() == 64 * 64 and hasattr(layer.weight, "weight_loader")  # verl can still load into it
+    assert callable(layer.cpu_linear)
