@@ -99,8 +99,8 @@ def _check_like_vllm(model: TransformersChatModel, requested_model: str | None, 
         raise VLLMError(404, f"The model `{requested_model}` does not exist.", "NotFoundError")
     if top_logprobs > max_logprobs:
         # vllm/sampling_params.py (vLLM 0.31): SamplingParams.verify, sample logprobs
-        raise VLLMError(400, f"Requested sample logprobs of {top_logprobs}, which is greater than max allowed: {max_logprobs}",
-                        "BadRequestError")
+        raise VLLMError(400, f"Requested sample logprobs of {top_logprobs}, which is greater than max allowed: {max_logprobs} "
+                        f"(parameter=logprobs, value={top_logprobs})", "BadRequestError")
 
 
 def create_app(model: TransformersChatModel, max_logprobs: int = VLLM_MAX_LOGPROBS) -> FastAPI:

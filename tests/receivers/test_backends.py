@@ -96,7 +96,8 @@ def test_server_refuses_what_vllm_refuses_with_vllms_answer(tiny_receiver_server
     body = {"model": "tiny-receiver", "messages": [{"role": "user", "content": "hi"}], "logprobs": True, "max_tokens": 1}
     too_many = httpx.post(url, json={**body, "top_logprobs": 50}, timeout=60)
     assert too_many.status_code == 400
-    assert too_many.json()["error"]["message"] == "Requested sample logprobs of 50, which is greater than max allowed: 20"
+    assert too_many.json()["error"]["message"] == ("Requested sample logprobs of 50, which is greater than max allowed: 20 "
+                                                   "(parameter=logprobs, value=50)")
     unknown = httpx.post(url, json={**body, "model": "llama", "top_logprobs": 5}, timeout=60)
     assert unknown.status_code == 404 and unknown.json()["error"]["message"] == "The model `llama` does not exist."
     assert httpx.post(url, json={**body, "top_logprobs": 20}, timeout=60).status_code == 200
