@@ -43,28 +43,30 @@ def _machine(monkeypatch, gpus: list[int]) -> None:
     monkeypatch.setattr(checks, "node_gpus", lambda config: (list(gpus), where))
 
 
-def _local_models_and_data(tmp_path) -> list[str]:
-    """Models verl can read here (validate_config loads the critic's config) and data files
-    that exist: the layout is what is under test."""
+def _local_models_and_data(tmp_path, setting: str = "static") -> list[str]:
+    """Models verl can read here (validate_config loads the critic's config) and the tiny
+    RL rows of the setting: the layout is what is under test."""
+    from persuasion_rl.train.tiny_data import TinyDataSpec, build_tiny_data, tiny_path
+
     sender = build_tiny_models().sender
-    data = tmp_path / "rows.parquet"
-    data.write_bytes(b"")
+    build_tiny_data(TinyDataSpec(setting, 250, 250))
     return [f"actor_rollout_ref.model.path={sender}", f"reward.reward_model.model_path={sender}",
-            f"data.train_files={data}", f"data.val_files={data}"]
+            f"data.train_files={tiny_path('train', setting)}", f"data.val_files={tiny_path('val', setting)}"]
 
 
 @pytest.mark.parametrize("document,text,recipe,overrides,gpus", LAYOUTS, ids=[f"{r}-{g}" for _, _, r, _, g in LAYOUTS])
 def test_documented_layouts_pass_every_check(document, text, recipe, overrides, gpus, monkeypatch, tmp_path):
     assert text in DOCS[document], f"{document} no longer documents {text!r}: update LAYOUTS"
     _machine(monkeypatch, gpus)
-    plan = plan_run(recipe, [*shlex.split(overrides), *_local_models_and_data(tmp_path)])
+    setting = "dynamic" if "dynamic" in recipe else "static"
+    plan = plan_run(recipe, [*shlex.split(overrides), *_local_models_and_data(tmp_path, setting)])
     assert plan.report.ok, plan.report.errors
 
 
 def test_a_layout_verl_rejects_is_caught_before_ray(monkeypatch, tmp_path):
     _machine(monkeypatch, [6])  # the old 8-GPU dynamic example: 16 samples over 6 GPUs
     plan = plan_run("paper_grpo_dynamic", ["trainer.n_gpus_per_node=6", "persuasion.receiver.endpoint=http://127.0.0.1:8001/v1",
-                                           *_local_models_and_data(tmp_path)])
+                                           *_local_models_and_data(tmp_path, "dynamic")])
     assert any("verl's validate_config rejects the config: real_train_batch_size (16) must be divisible" in e
                for e in plan.report.errors), plan.report.errors
 

@@ -57,8 +57,9 @@ def test_static_reward_through_vllm_in_both_modes_matches_the_transformers_backe
     from persuasion_rl.verl_ext.reward import compute_score
 
     local, prior = _prior(vllm_assets)
-    assert prior.ok, prior.error
-    extra = {"claim": CLAIM, "prior_score": prior.score, "prior_expected_score": prior.score, "prior_reply": prior.reply.raw, "index": 0}
+    assert prior.opens_game, prior.error
+    extra = {"claim": CLAIM, "prior_score": prior.mode_score, "prior_expected_score": prior.mode_score,
+             "prior_reply": prior.reply.raw, "index": 0}
 
     def score(address, model, mode):
         factory.clear_cache()
