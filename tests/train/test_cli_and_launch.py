@@ -58,8 +58,8 @@ def test_unknown_recipe(capsys):
 
 
 def _launch(args: list[str], **env) -> str:
-    full_env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, **env}
-    full_env.pop("RAY_ADDRESS", None)
+    full_env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    full_env.update({"DRY_RUN": "1", "PYTHON": sys.executable, **env})
     out = subprocess.run(args, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
@@ -75,11 +75,12 @@ def test_single_node_and_recipe_scripts_dry_run():
 def test_ray_cluster_script_dry_run():
     assert _launch(["launch/ray_cluster.sh", "head"], NUM_GPUS="4").strip() == "+ ray start --head --port 6379 --num-gpus 4 --dashboard-host 0.0.0.0"
     assert _launch(["launch/ray_cluster.sh", "worker", "10.0.0.1"]).strip() == "+ ray start --address 10.0.0.1:6379"
-    out = _launch(["launch/ray_cluster.sh", "train", "paper_grpo"], NNODES="2")
+    # a loopback address where no Ray runs ("auto" would find any cluster started on this machine)
+    out = _launch(["launch/ray_cluster.sh", "train", "paper_grpo"], NNODES="2", RAY_ADDRESS="127.0.0.1:1")
     config = _config_part(out)
     assert config["trainer"]["nnodes"] == 2 and config["ray_kwargs"]["ray_init"]["address"] == "auto"
     # the cluster's GPUs are Ray's to count: the dry run asks Ray (none runs here)
-    assert "GPU(s) but the run needs" not in out and "cannot join the Ray cluster at auto" in out
+    assert "GPU(s) but the run needs" not in out and "no Ray cluster answers at 127.0.0.1:1" in out
 
 
 def test_slurm_script_dry_run():
