@@ -1,12 +1,13 @@
 """Receiver seconds per reward: ``sample`` vs ``expected`` scoring, measured side by side.
 
-For each Receiver (the tiny primed one, and a ~25M-parameter random one), a batch of
+For each Receiver (the tiny primed one, a ~25M-parameter random one, and with ``--real``
+the real small models: SmolLM2-135M-Instruct and Gemma 3 270M), a batch of
 rewards is computed three ways on the same prompts:
   sample/full     generate up to 256 tokens, parse <score> (the paper's way)
   sample/stop     generate, but stop right after </score> (this project's sample mode)
   expected        one forward pass after the prefix <score> (this project's expected mode)
 and the ratio of seconds per reward is printed. Target: expected >= 10x cheaper than the
-paper's sample. Run: ``.venv/bin/python benchmarks/bench_reward.py [--batch 16] [--repeats 2]``
+paper's sample. Run: ``.venv/bin/python benchmarks/bench_reward.py [--batch 16] [--repeats 2] [--real smollm2 gemma]``
 """
 
 from __future__ import annotations
@@ -76,12 +77,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--real", nargs="*", default=[], metavar="NAME", help="also these real models (smollm2, gemma)")
+    parser.add_argument("--no-tiny", action="store_true", help="only the real models")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    models = {
+    from persuasion_rl.assets.models import named_model_path
+
+    models = {} if args.no_tiny else {
         "tiny (primed)": TransformersChatModel(build_tiny_models().receiver, max_batch_size=args.batch),
         "bench (~25M, random)": TransformersChatModel(build_bench_receiver(), max_batch_size=args.batch),
     }
+    for name in args.real:
+        models[name] = TransformersChatModel(named_model_path(name, "receiver"), max_batch_size=args.batch)
     print(f"seconds per reward, batch {args.batch}, best of {args.repeats}")
     print(f"{'receiver':<22}{'params':>8}{'sample/full':>13}{'sample/stop':>13}{'expected':>10}{'full/exp':>10}{'stop/exp':>10}")
     for name, model in models.items():

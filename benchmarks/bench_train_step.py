@@ -18,7 +18,11 @@ Reported, over the steady-state steps (step 1 is warm-up and dropped):
   * dynamic ratio: median step time of C over A.
 Targets: reward share <= 25%, ratio <= 1.5x (issue 3); dynamic/static <= 4x (issue 4).
 
-    python benchmarks/bench_train_step.py [--steps 8] [--json out.json]
+``--models real`` runs the same three on the real small models instead (smol_cpu_grpo and
+smol_cpu_grpo_dynamic: SmolLM2-135M-Instruct as Sender and Receiver, issue 12), with
+their validations off.
+
+    python benchmarks/bench_train_step.py [--models tiny|real] [--steps 8] [--json out.json]
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ RULE_REWARD = ["reward.reward_model.enable=false", "reward.reward_model.enable_r
                f"reward.custom_reward_function.path={REPO / 'benchmarks' / 'rule_reward.py'}",
                "reward.custom_reward_function.name=compute_score"]
 TARGET_SHARE, TARGET_RATIO, TARGET_DYNAMIC = 0.25, 1.5, 4.0
+RECIPES = {"tiny": ("tiny_cpu_grpo", "tiny_cpu_grpo_dynamic", []),
+           "real": ("smol_cpu_grpo", "smol_cpu_grpo_dynamic", ["trainer.val_before_train=false"])}
 
 
 def _steady(run: IsolatedRun) -> list[dict]:
@@ -59,6 +65,8 @@ def summarize(run: IsolatedRun) -> dict:
         "first_step_s": first,
         "gen_s_median": statistics.median(m["timing_s/gen"] for m in steady),
         "update_actor_s_median": statistics.median(m["timing_s/update_actor"] for m in steady),
+        "old_log_prob_s_median": statistics.median(m.get("timing_s/old_log_prob", 0.0) for m in steady),
+        "ref_s_median": statistics.median(m.get("timing_s/ref", 0.0) for m in steady),
         "reward_wait_s_median": statistics.median(reward_wait),
         "reward_share": statistics.median(w / t for w, t in zip(reward_wait, step_times)),
         "wall_s": run.wall_s,
@@ -70,15 +78,17 @@ def summarize(run: IsolatedRun) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--models", choices=sorted(RECIPES), default="tiny", help="tiny random models or the real small ones")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     common = [f"trainer.total_training_steps={args.steps}", "trainer.save_freq=-1", "trainer.test_freq=-1",
               "trainer.resume_mode=disable", "trainer.logger=[console,file]"]
+    static, dynamic, extra_common = RECIPES[args.models]
+    common += extra_common
     workdir = Path(tempfile.mkdtemp(prefix="prl-bench-"))
     try:
         runs = {}
-        for name, recipe, extra in (("receiver", "tiny_cpu_grpo", []), ("rule", "tiny_cpu_grpo", RULE_REWARD),
-                                    ("dynamic", "tiny_cpu_grpo_dynamic", [])):
+        for name, recipe, extra in (("receiver", static, []), ("rule", static, RULE_REWARD), ("dynamic", dynamic, [])):
             run = run_train(workdir / name, recipe, [*common, *extra])
             if run.returncode != 0:
                 print(run.stdout[-5000:], file=sys.stderr)
@@ -88,12 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     a, b, c = runs["receiver"], runs["rule"], runs["dynamic"]
     dynamic_ratio = c["step_s_median"] / a["step_s_median"]
-    result = {"receiver": a, "rule": b, "dynamic": c, "ratio": a["step_s_median"] / b["step_s_median"],
+    result = {"models": args.models, "receiver": a, "rule": b, "dynamic": c, "ratio": a["step_s_median"] / b["step_s_median"],
               "reward_share": a["reward_share"], "dynamic_ratio": dynamic_ratio,
               "targets_met": a["reward_share"] <= TARGET_SHARE and a["step_s_median"] / b["step_s_median"] <= TARGET_RATIO
               and dynamic_ratio <= TARGET_DYNAMIC}
     print(f"{'':28}{'Receiver reward':>16}{'rule reward':>14}{'dynamic (3 rounds)':>20}")
-    for key in ("step_s_median", "first_step_s", "gen_s_median", "update_actor_s_median", "reward_wait_s_median",
+    for key in ("step_s_median", "first_step_s", "gen_s_median", "old_log_prob_s_median", "ref_s_median",
+                "update_actor_s_median", "reward_wait_s_median",
                 "wall_s", "startup_and_teardown_s", "peak_memory_gib"):
         print(f"{key:28}{a[key]:>16.3f}{b[key]:>14.3f}{c[key]:>20.3f}")
     print(f"reward share of the step (Receiver run): {a['reward_share']:.1%} (target <= {TARGET_SHARE:.0%})")

@@ -66,6 +66,8 @@ def run_train(args: argparse.Namespace) -> int:
         _print_plan(plan)
         if plan.config.run.prepare_tiny:
             print("tiny models and data are built before training if missing")
+        if plan.config.run.get("prepare_real"):
+            print(f"real models ({plan.config.run.prepare_real}) are converted and the claims data built before training if missing")
         print("# command")
         print(plan.command())
         if not plan.report.ok:
@@ -80,7 +82,17 @@ def run_train(args: argparse.Namespace) -> int:
     _print_plan(plan)
     execute(plan)
     print(f"training finished; checkpoints in {plan.config.trainer.default_local_dir}")
+    _print_summary(plan.run_dir)
     return 0
+
+
+def _print_summary(run_dir) -> None:
+    from .summary import format_summary, summarize_run, validation_files
+
+    if not validation_files(run_dir):
+        print(f"no validation samples in {run_dir}/validation: no summary (trainer.test_freq, trainer.val_before_train)")
+        return
+    print(format_summary(summarize_run(run_dir)))
 
 
 def run_export(args: argparse.Namespace) -> int:

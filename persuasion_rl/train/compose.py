@@ -26,11 +26,14 @@ class ComposeError(UserError, ValueError):
 
 
 def register_resolvers() -> None:
-    from .tiny_data import tiny_path
+    from .tiny_data import real_path, tiny_path
 
     if not OmegaConf.has_resolver("prl_tiny"):
         # ${prl_tiny:KIND[,setting,sender_word_limit,receiver_word_limit]}: a tiny asset's path
         OmegaConf.register_new_resolver("prl_tiny", tiny_path)
+    if not OmegaConf.has_resolver("prl_real"):
+        # ${prl_real:model,NAME} or ${prl_real:train|val,RECEIVER,setting,sender_word_limit,receiver_word_limit,min_digit_mass}
+        OmegaConf.register_new_resolver("prl_real", real_path)
 
 
 def compose_recipe(recipe: str, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:

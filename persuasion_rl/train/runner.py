@@ -216,7 +216,7 @@ def plan_run(recipe: str, overrides: list[str] | tuple[str, ...] = ()) -> Launch
     notices: list[str] = []
     _keep_file_logger(config, notices)
     _record_env(config, _run_env(config, run_dir, notices))
-    report = check_config(config, data_ready=not config.run.prepare_tiny)
+    report = check_config(config, data_ready=not (config.run.prepare_tiny or config.run.get("prepare_real")))
     return LaunchPlan(recipe, tuple(overrides), config, run_dir, notices, report)
 
 
@@ -234,9 +234,29 @@ def prepare(plan: LaunchPlan) -> None:
 
             build_tiny_models(spec=VLLM_TINY)  # the Sender vLLM can serve (tiny_cpu_grpo_vllm)
         build_tiny_data(TinyDataSpec(persuasion.setting, persuasion.sender_word_limit, persuasion.receiver_word_limit))
+    if plan.config.run.get("prepare_real"):
+        _prepare_real(plan.config)
     plan.report = check_config(plan.config, data_ready=True)
     if not plan.report.ok:
         raise ConfigCheckError(plan.report)
+
+
+def _prepare_real(config: DictConfig) -> None:
+    """Convert the real models the run uses (once) and build its claims data with the
+    Receiver's priors (once)."""
+    from persuasion_rl.assets.models import named_model_path
+    from persuasion_rl.assets.real import REAL_MODELS, model_dir
+
+    from .tiny_data import TinyDataSpec, build_real_data
+
+    receiver = config.run.prepare_real
+    receiver_path = named_model_path(receiver, "receiver")
+    for name in REAL_MODELS:  # the Sender (and a critic) when it is a real model too
+        if str(model_dir(REAL_MODELS[name])) in (config.actor_rollout_ref.model.path, OmegaConf.select(config, "critic.model.path")):
+            named_model_path(name, "sender")
+    persuasion = config.persuasion
+    build_real_data(receiver, receiver_path, TinyDataSpec(persuasion.setting, persuasion.sender_word_limit, persuasion.receiver_word_limit),
+                    min_digit_mass=persuasion.min_digit_mass)
 
 
 def write(plan: LaunchPlan) -> Path:
@@ -246,8 +266,13 @@ def write(plan: LaunchPlan) -> Path:
     return save(plan.config, plan.config_path)
 
 
-def execute(plan: LaunchPlan) -> None:
+def execute(plan: LaunchPlan, progress: bool = True) -> None:
     from .entry import run_config
+    from .progress import MetricsProgress
 
     write(plan)
-    run_config(plan.config)
+    if not progress:
+        run_config(plan.config)
+        return
+    with MetricsProgress(Path(plan.env["VERL_FILE_LOGGER_PATH"]), plan.config.trainer.total_training_steps):
+        run_config(plan.config)

@@ -120,6 +120,9 @@ class RunSettings:
     root: str
     dir: str
     prepare_tiny: bool = False
+    # a real model (persuasion_rl.assets.real): convert it, and the Sender's if real, and
+    # build the project's claims with its priors before training (configs/smol_cpu.yaml)
+    prepare_real: Optional[str] = None
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> "RunSettings":

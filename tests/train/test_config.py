@@ -13,7 +13,7 @@ from persuasion_rl.train.runner import plan_run
 from persuasion_rl.train.settings import PersuasionSettings
 from persuasion_rl.verl_ext.reward import RewardSettings
 
-RECIPES = ("tiny_cpu_grpo", "tiny_cpu_ppo", "paper_grpo", "paper_ppo")
+RECIPES = ("tiny_cpu_grpo", "tiny_cpu_ppo", "paper_grpo", "paper_ppo", "smol_cpu_grpo", "smol_cpu_ppo", "smol_cpu_grpo_dynamic")
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +52,26 @@ def test_tiny_recipes_target_the_cpu():
         assert config.reward.reward_model.enable and config.reward.reward_model.enable_resource_pool
         assert config.ray_kwargs.ray_init.num_gpus == 2  # trainer pool + the Receiver's pool, declared to Ray
         assert config.actor_rollout_ref.ref.fsdp_config.forward_only is False
+
+
+def test_the_main_recipes_use_the_real_models_and_validate_before_and_after():
+    from persuasion_rl.assets.real import REAL_MODELS, model_dir
+    from persuasion_rl.train.tiny_data import real_path
+
+    smol = str(model_dir(REAL_MODELS["smollm2"]))
+    for recipe in ("smol_cpu_grpo", "smol_cpu_ppo", "smol_cpu_grpo_dynamic"):
+        plan = plan_run(recipe)
+        config = plan.config
+        assert config.actor_rollout_ref.model.path == smol and config.run.prepare_real == "smollm2"
+        setting = config.persuasion.setting
+        mass = config.persuasion.min_digit_mass
+        assert config.data.train_files == real_path("train", "smollm2", setting, 250, 250, mass)
+        assert config.data.val_files == real_path("val", "smollm2", setting, 250, 250, mass)
+        assert config.trainer.val_before_train and config.trainer.test_freq == config.trainer.total_training_steps
+        assert not plan.report.errors  # the missing data is built by `train`, not an error
+    assert plan_run("smol_cpu_grpo").config.reward.reward_model.model_path == smol
+    assert plan_run("smol_cpu_grpo_dynamic").config.persuasion.receiver.path == smol
+    assert real_path("train", "smollm2", "static", 250, 250) != real_path("train", "gemma", "static", 250, 250)
 
 
 def test_paper_recipes_have_the_papers_setup():
