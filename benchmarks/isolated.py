@@ -25,8 +25,8 @@ from typing import Callable, Optional
 
 import psutil
 
-from persuasion_rl.files import jsonl_error, read_jsonl
 from persuasion_rl.train.paths import package_parent
+from persuasion_rl.train.run_files import metrics_files, read_steps  # noqa: F401 (tests import read_steps here)
 
 
 @dataclass
@@ -39,23 +39,11 @@ class IsolatedRun:
     extra: dict = field(default_factory=dict)
 
     def launches(self) -> list[Path]:
-        return sorted((self.run_dir / "metrics").glob("launch-*.jsonl"))
+        return metrics_files(self.run_dir)
 
     def steps(self, launch: int = -1) -> dict[int, dict]:
         """step -> metrics, from one launch's metrics file."""
         return read_steps(self.launches()[launch])
-
-
-def read_steps(metrics_file: Path) -> dict[int, dict]:
-    """step -> metrics of a verl file-logger file (a last line still being written, or cut
-    by a crash, is left out: ``persuasion_rl.files``'s torn-line policy)."""
-    steps = {}
-    for number, record in read_jsonl(metrics_file):
-        for name in ("step", "data"):
-            if name not in record:
-                raise jsonl_error(metrics_file, number, "missing", name)
-        steps[record["step"]] = record["data"]
-    return steps
 
 
 def _ray_processes(temp_dir: str) -> list[int]:

@@ -1,7 +1,7 @@
 """Proof of learning: the paper's Table 2 in miniature, on the real small models.
 
 1. Train the Sender with GRPO (recipes/smol_cpu_grpo) and with PPO (recipes/smol_cpu_ppo)
-   for the same fixed budget of steps (each a fresh process: persuasion_rl.train.isolated),
+   for the same fixed budget of steps (each a fresh process: benchmarks/isolated.py),
    keeping the last checkpoint; export each with `persuasion-rl export` (checked against
    the actor's logits).
 2. Evaluate the base Sender and both trained Senders with `persuasion-rl eval` on held-out
@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from persuasion_rl.cli import main as cli  # noqa: E402
-from persuasion_rl.train.isolated import read_steps, run_train  # noqa: E402
+from benchmarks.isolated import run_train  # noqa: E402
+from persuasion_rl.train.run_files import run_steps  # noqa: E402
 from persuasion_rl.train.summary import summarize_validation, validation_files  # noqa: E402
 
 logger = logging.getLogger("proof_of_learning")
@@ -87,9 +88,7 @@ def _evaluate(out: Path, name: str, sender: str, claims: Path, selection: list[s
 
 
 def _curve(run_dir: Path) -> dict:
-    steps: dict[int, dict] = {}
-    for launch in sorted((run_dir / "metrics").glob("launch-*.jsonl")):
-        steps.update(read_steps(launch))
+    steps = run_steps(run_dir)
     train = [(s, steps[s]["persuasion/gain/mean"]) for s in sorted(steps) if "persuasion/gain/mean" in steps[s]]
     validation = []
     for path in validation_files(run_dir):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .isolated import read_steps
+from .run_files import read_steps
 
 POLL_S = 2.0
 GAIN_KEY = "persuasion/gain/mean"
@@ -63,7 +63,7 @@ class MetricsProgress:
     def refresh(self) -> None:
         if not self.metrics_file.exists():
             return
-        steps = read_steps(self.metrics_file, while_written=True)
+        steps = read_steps(self.metrics_file)  # a line being written is left out
         train_steps = [s for s in steps if any(k.startswith("persuasion/") for k in steps[s])]
         # global steps: a resumed run starts where its checkpoint left off
         done = max(train_steps, default=0)

@@ -12,17 +12,17 @@ replies had no closed ``<argument>``, and example transcripts from the last vali
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from persuasion_rl.errors import UserError
+from persuasion_rl.files import read_jsonl
 from persuasion_rl.eval.stats import Estimate, cluster_bootstrap
 from persuasion_rl.game.parsing import parse_sender_reply
 
-from .isolated import read_steps
+from .run_files import run_steps
 
 EXAMPLES = 3
 
@@ -99,15 +99,7 @@ def _sample(entry: dict, path: Path, line: int) -> ValidationSample:
 
 
 def read_validation(path: Path) -> list[ValidationSample]:
-    samples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                entry = json.loads(line)
-            except ValueError as error:
-                raise SummaryError(f"{path}:{number}: not JSON ({error})") from error
-            samples.append(_sample(entry, path, number))
-    return samples
+    return [_sample(entry, path, number) for number, entry in read_jsonl(path)]
 
 
 def _by_claim(samples, value) -> list[list[float]]:
@@ -133,9 +125,7 @@ def validation_files(run_dir: Path) -> list[Path]:
 
 
 def _train_gains(run_dir: Path) -> tuple[int, tuple[float | None, float | None]]:
-    steps: dict[int, dict] = {}
-    for launch in sorted((run_dir / "metrics").glob("launch-*.jsonl")):
-        steps.update(read_steps(launch, while_written=True))
+    steps = run_steps(run_dir)
     gains = [steps[s].get("persuasion/gain/mean") for s in sorted(steps)]
     gains = [g for g in gains if isinstance(g, (int, float)) and math.isfinite(g)]
     return len(steps), ((gains[0], gains[-1]) if gains else (None, None))
