@@ -256,7 +256,7 @@ def _prepare_real(config: DictConfig) -> None:
             named_model_path(name, "sender")
     persuasion = config.persuasion
     build_real_data(receiver, receiver_path, TinyDataSpec(persuasion.setting, persuasion.sender_word_limit, persuasion.receiver_word_limit),
-                    min_digit_mass=persuasion.min_digit_mass)
+                    min_digit_mass=persuasion.min_digit_mass, receiver_prompt=persuasion.get("receiver_prompt"))
 
 
 def write(plan: LaunchPlan) -> Path:

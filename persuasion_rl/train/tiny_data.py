@@ -58,14 +58,15 @@ def tiny_path(kind: str, setting: str = "static", sender_word_limit: int = 250, 
 
 
 def receiver_priors(receiver_path: Path, receiver_name: str, claims: list[str], receiver_word_limit: int, cache: Path,
-                    require_sampled: bool = True, progress: bool = False, scoring: dict | None = None) -> list[tuple[str, float]]:
+                    require_sampled: bool = True, progress: bool = False, scoring: dict | None = None,
+                    prompt: dict | None = None) -> list[tuple[str, float]]:
     """The Receiver's opening reply to each claim (greedy) and its expected prior score,
     through the prior cache. ``require_sampled``: the reply must carry a readable
     ``<score>`` too (the tiny Receiver's does, so sample mode can train on the files); a
     real small Receiver's reply may not, and then only expected scoring reads the files
     (the reward refuses a missing prior). ``scoring``: ScoringConfig fields the training
     reward uses too (``min_digit_mass``, ``top_logprobs``), so prior and posterior are
-    read alike."""
+    read alike; ``prompt``: PromptConfig fields (the Receiver prompt version)."""
     from persuasion_rl.game import PromptConfig
     from persuasion_rl.receivers import Receiver, ScoringConfig, ScoringMode, run_sync
     from persuasion_rl.receivers.factory import make_backend
@@ -74,7 +75,7 @@ def receiver_priors(receiver_path: Path, receiver_name: str, claims: list[str], 
 
     backend = make_backend(ReceiverSettings("tiny_cpu", name=receiver_name, path=str(receiver_path), device="cpu"))
     # expected mode: the opening turn is the greedy reply and the expected score after <score>
-    receiver = Receiver(backend, PromptConfig(receiver_word_limit=receiver_word_limit),
+    receiver = Receiver(backend, PromptConfig(receiver_word_limit=receiver_word_limit, **(prompt or {})),
                         ScoringConfig(mode=ScoringMode.EXPECTED, reply_max_tokens=PRIOR_MAX_TOKENS, temperature=0.0, **(scoring or {})))
     lookups = run_sync(opening_turns(receiver, claims, PriorRequest(PriorCache(cache), progress=progress)))
     unscored = [lookup.claim for lookup in lookups if not (lookup.turn and lookup.turn.mode_score is not None
@@ -175,11 +176,16 @@ def _prior_scoring(min_digit_mass: float | None) -> dict:
     return {} if min_digit_mass is None else {"min_digit_mass": float(min_digit_mass)}
 
 
+def _prompt_fields(receiver_prompt: str | None) -> dict:
+    """PromptConfig's Receiver prompt version (``small-v1`` for small Receivers), when set."""
+    return {} if receiver_prompt is None else {"receiver_prompt": str(receiver_prompt)}
+
+
 def real_path(kind: str, receiver: str = "smollm2", setting: str = "static", sender_word_limit: int = 250,
-              receiver_word_limit: int = 250, min_digit_mass: float | None = None) -> str:
+              receiver_word_limit: int = 250, min_digit_mass: float | None = None, receiver_prompt: str | None = None) -> str:
     """Hydra resolver ``prl_real``: ``model,NAME`` is a real model's cached folder
     (persuasion_rl.assets.real; converted by ``train``'s preparation, not here);
-    ``train|val,RECEIVER,setting,sender_word_limit,receiver_word_limit[,min_digit_mass]``
+    ``train|val,RECEIVER,setting,sender_word_limit,receiver_word_limit[,min_digit_mass[,receiver_prompt]]``
     the project's claims with that Receiver's priors."""
     from persuasion_rl.assets.real import REAL_MODELS, model_dir
     from persuasion_rl.assets.tiny import default_cache_dir
@@ -190,22 +196,23 @@ def real_path(kind: str, receiver: str = "smollm2", setting: str = "static", sen
         return str(model_dir(REAL_MODELS[receiver]))
     if kind in ("train", "val"):
         spec = TinyDataSpec(setting, int(sender_word_limit), int(receiver_word_limit))
-        digest = _project_digest(receiver, _prior_scoring(min_digit_mass))
+        digest = _project_digest(receiver, {**_prior_scoring(min_digit_mass), **_prompt_fields(receiver_prompt)})
         return str(default_cache_dir() / "real-data" / f"{receiver}-{digest}" / spec.folder_name / f"{kind}.parquet")
     raise ValueError(f"unknown real asset {kind!r}: model, train or val")
 
 
 def build_real_data(receiver: str, receiver_path: Path, spec: TinyDataSpec = TinyDataSpec(), force: bool = False,
-                    min_digit_mass: float | None = None) -> dict[str, Path]:
+                    min_digit_mass: float | None = None, receiver_prompt: str | None = None) -> dict[str, Path]:
     """The project's claims as verl parquet files with ``receiver``'s priors (once; cached),
-    read with the reward's ``min_digit_mass``. Expected scoring only: a small Receiver's
-    opening reply need not carry a ``<score>``."""
-    paths = {kind: Path(real_path(kind, receiver, spec.setting, spec.sender_word_limit, spec.receiver_word_limit, min_digit_mass))
-             for kind in ("train", "val")}
+    asked with the reward's Receiver prompt and read with its ``min_digit_mass``. Expected
+    scoring only: a small Receiver's opening reply need not carry a ``<score>``."""
+    paths = {kind: Path(real_path(kind, receiver, spec.setting, spec.sender_word_limit, spec.receiver_word_limit, min_digit_mass,
+                                  receiver_prompt)) for kind in ("train", "val")}
     if not force and all(p.exists() for p in paths.values()):
         return paths
     claims = project_claims()
     cache = paths["train"].parent.parent / "priors.jsonl"
     priors = receiver_priors(receiver_path, receiver, [c["claim"] for _, c, _ in claims], spec.receiver_word_limit, cache,
-                             require_sampled=False, progress=True, scoring=_prior_scoring(min_digit_mass))
+                             require_sampled=False, progress=True, scoring=_prior_scoring(min_digit_mass),
+                             prompt=_prompt_fields(receiver_prompt))
     return _write_splits(paths, claims, priors, receiver, spec, PROJECT_SOURCE)
