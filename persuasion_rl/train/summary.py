@@ -25,6 +25,7 @@ from persuasion_rl.game.parsing import parse_sender_reply
 from .run_files import run_steps
 
 EXAMPLES = 3
+GAIN_KEY = "persuasion/gain/mean"
 
 
 class SummaryError(UserError):
@@ -125,10 +126,13 @@ def validation_files(run_dir: Path) -> list[Path]:
 
 
 def _train_gains(run_dir: Path) -> tuple[int, tuple[float | None, float | None]]:
+    """Training steps logged and their first and last mean gain (a validation-only line,
+    step 0 of ``val_before_train``, is no training step)."""
     steps = run_steps(run_dir)
-    gains = [steps[s].get("persuasion/gain/mean") for s in sorted(steps)]
+    trained = [s for s in sorted(steps) if "timing_s/step" in steps[s] or GAIN_KEY in steps[s]]
+    gains = [steps[s].get(GAIN_KEY) for s in trained]
     gains = [g for g in gains if isinstance(g, (int, float)) and math.isfinite(g)]
-    return len(steps), ((gains[0], gains[-1]) if gains else (None, None))
+    return len(trained), ((gains[0], gains[-1]) if gains else (None, None))
 
 
 def summarize_run(run_dir: str | Path) -> RunSummary:

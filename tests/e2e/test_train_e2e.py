@@ -105,6 +105,8 @@ def test_grpo_trains_resumes_and_logs_persuasion_metrics(grpo):
     first, second = grpo
     _check_training(first, second)
     assert "W&B: no API key" in first.stdout
+    # the closing summary read the step-2 validation back (persuasion_rl/train/summary.py)
+    assert "=== persuasion summary" in first.stdout and "first validation (step 2, 4 replies)" in first.stdout
     offline_runs = list((first.run_dir / "wandb").glob("offline-run-*"))
     assert offline_runs, "W&B must log offline without a key"
     # the validation transcripts (prompt, Sender reply, reward) went to W&B as a table

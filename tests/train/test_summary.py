@@ -29,7 +29,8 @@ def _write_run(run_dir: Path, validations: dict[int, list[dict]], train_gains: l
         # json.dumps writes NaN as verl's dump does (json.dumps default allow_nan)
         (run_dir / "validation" / f"{step}.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
     (run_dir / "metrics").mkdir()
-    lines = [json.dumps({"step": step, "data": {"persuasion/gain/mean": gain}}) for step, gain in enumerate(train_gains, 1)]
+    lines = [json.dumps({"step": 0, "data": {"val-core/project/reward/mean@1": 0.0}})]  # val_before_train's line
+    lines += [json.dumps({"step": step, "data": {"persuasion/gain/mean": gain}}) for step, gain in enumerate(train_gains, 1)]
     (run_dir / "metrics" / "launch-001.jsonl").write_text("\n".join(lines) + "\n")
     return run_dir
 
