@@ -81,13 +81,13 @@ def main() -> None:
     parser.add_argument("--no-tiny", action="store_true", help="only the real models")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from persuasion_rl.assets.models import named_model_path
-
     models = {} if args.no_tiny else {
         "tiny (primed)": TransformersChatModel(build_tiny_models().receiver, max_batch_size=args.batch),
         "bench (~25M, random)": TransformersChatModel(build_bench_receiver(), max_batch_size=args.batch),
     }
     for name in args.real:
+        from persuasion_rl.assets.models import named_model_path
+
         models[name] = TransformersChatModel(named_model_path(name, "receiver"), max_batch_size=args.batch)
     print(f"seconds per reward, batch {args.batch}, best of {args.repeats}")
     print(f"{'receiver':<22}{'params':>8}{'sample/full':>13}{'sample/stop':>13}{'expected':>10}{'full/exp':>10}{'stop/exp':>10}")

@@ -11,6 +11,7 @@ validation of 4 claims only in the static run) because the whole CI must stay we
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,7 +20,9 @@ import pytest
 
 from .conftest import finite, train
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow,
+              pytest.mark.skipif(importlib.util.find_spec("persuasion_rl.assets.real") is None,
+                                 reason="persuasion_rl.assets.real (the real models) is not in this tree yet")]
 
 SHORT = ["trainer.total_training_steps=2", "trainer.save_freq=-1", "actor_rollout_ref.rollout.n=2",
          "data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=2"]
