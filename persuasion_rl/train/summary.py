@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from persuasion_rl.errors import UserError
 from persuasion_rl.files import read_jsonl
 from persuasion_rl.eval.stats import Estimate, cluster_bootstrap
 from persuasion_rl.game.parsing import parse_sender_reply
+from persuasion_rl.verl_ext.metrics import integrity_summary
 
 from .run_files import run_steps
 
@@ -74,6 +75,7 @@ class RunSummary:
     first: ValidationSummary
     last: ValidationSummary
     train_gain: tuple[float | None, float | None]  # persuasion/gain/mean at the first and last step
+    integrity: list[str] = field(default_factory=list)  # verl_ext.metrics.integrity_summary's lines
 
 
 def _number(value) -> float:
@@ -125,14 +127,18 @@ def validation_files(run_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: int(p.stem))
 
 
-def _train_gains(run_dir: Path) -> tuple[int, tuple[float | None, float | None]]:
-    """Training steps logged and their first and last mean gain (a validation-only line,
-    step 0 of ``val_before_train``, is no training step)."""
+def _training_steps(run_dir: Path) -> dict[int, dict]:
+    """The run's logged training steps (a validation-only line, step 0 of
+    ``val_before_train``, is no training step)."""
     steps = run_steps(run_dir)
-    trained = [s for s in sorted(steps) if "timing_s/step" in steps[s] or GAIN_KEY in steps[s]]
-    gains = [steps[s].get(GAIN_KEY) for s in trained]
+    return {s: steps[s] for s in sorted(steps) if "timing_s/step" in steps[s] or GAIN_KEY in steps[s]}
+
+
+def _train_gains(trained: dict[int, dict]) -> tuple[float | None, float | None]:
+    """The first and last mean gain of the training steps."""
+    gains = [row.get(GAIN_KEY) for row in trained.values()]
     gains = [g for g in gains if isinstance(g, (int, float)) and math.isfinite(g)]
-    return len(trained), ((gains[0], gains[-1]) if gains else (None, None))
+    return (gains[0], gains[-1]) if gains else (None, None)
 
 
 def summarize_run(run_dir: str | Path) -> RunSummary:
@@ -141,8 +147,9 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
     if not files:
         raise SummaryError(f"{run_dir}/validation has no STEP.jsonl: the run wrote no validation "
                            "(set trainer.test_freq and trainer.val_before_train=true)")
-    steps, train_gain = _train_gains(run_dir)
-    return RunSummary(run_dir, steps, summarize_validation(files[0]), summarize_validation(files[-1]), train_gain)
+    trained = _training_steps(run_dir)
+    return RunSummary(run_dir, len(trained), summarize_validation(files[0]), summarize_validation(files[-1]),
+                      _train_gains(trained), integrity_summary(trained).lines())
 
 
 def example_samples(validation: ValidationSummary, count: int = EXAMPLES) -> list[ValidationSample]:
@@ -196,6 +203,7 @@ def format_summary(summary: RunSummary, text_limit: int = 400) -> str:
     start, end = summary.train_gain
     if start is not None:
         lines.append(f"training gain per step (persuasion/gain/mean): first {start:+.3f}, last {end:+.3f}")
+    lines += summary.integrity
     examples = example_samples(last)
     if examples:
         lines.append(f"example transcripts (step {last.step}: most, median and least persuasive):")

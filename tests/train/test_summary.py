@@ -90,3 +90,20 @@ def test_an_unreadable_score_is_counted_not_hidden(tmp_path):
     assert summary.first.gain.mean == 1.0 and not summary.first.gain.has_ci  # one scored claim: no interval
     assert math.isnan(summary.first.samples[0].gain)
     assert "one validation only" in format_summary(summary)
+
+
+def test_summary_reports_reward_integrity_rising_over_the_run(tmp_path):
+    run = _write_run(tmp_path / "run", {0: [_sample(c, 0.0) for c in CLAIMS], 4: [_sample(c, 0.5) for c in CLAIMS]},
+                     [0.0, 0.1, 0.3, 0.6])
+    echo = [0.0, 0.0, 0.25, 0.5]  # the Receiver echoing a score the Sender wrote, more each step
+    lines = [json.dumps({"step": 0, "data": {"val-core/project/reward/mean@1": 0.0}})]
+    lines += [json.dumps({"step": step, "data": {"persuasion/gain/mean": 0.1, "sender/receiver_echo_rate": rate,
+                                                 "sender/injection_flagged_rate": 0.0}})
+              for step, rate in enumerate(echo, 1)]
+    (run / "metrics" / "launch-001.jsonl").write_text("\n".join(lines) + "\n")
+    text = format_summary(summarize_run(run))
+    assert "reward integrity over" in text
+    echo_line = next(line for line in text.splitlines() if "echoing the Sender" in line)
+    assert "0.0% ->  50.0%" in echo_line and "rising" in echo_line
+    flagged_line = next(line for line in text.splitlines() if "flagged by the guard" in line)
+    assert "rising" not in flagged_line
