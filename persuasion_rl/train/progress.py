@@ -33,7 +33,8 @@ def _validation(steps: dict[int, dict]) -> str | None:
     for step in sorted(steps, reverse=True):
         for key, value in steps[step].items():
             if key.startswith(VAL_PREFIX) and key.endswith("/reward/mean@1"):
-                return f"{value:+.3f}@{step}"
+                # verl logs a mean over no scored sample as null (NaN): show it, never crash on it
+                return f"{value:+.3f}@{step}" if isinstance(value, (int, float)) else f"n/a@{step}"
     return None
 
 

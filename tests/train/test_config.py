@@ -45,6 +45,11 @@ def test_every_recipe_composes_and_resolves(recipe):
     PersuasionSettings.from_config(dict(config.persuasion))
     assert config.trainer.default_local_dir == f"{plan.run_dir}/checkpoints" and plan.run_dir.is_absolute()
     assert "VERL_FILE_LOGGER_PATH" in plan.env and plan.config_path.name == "config.yaml"
+    if config.reward.reward_model.enable and config.reward.reward_model.rollout.name == "hf":
+        # the hf reward server (like verl's vLLM replicas) answers only under the model's path:
+        # any other name is a 404 for every reward (the first try of smol_cpu_grpo)
+        served = config.reward.reward_model.model_path
+        assert config.reward.custom_reward_function.reward_kwargs.receiver_model == served
 
 
 def test_tiny_recipes_target_the_cpu():

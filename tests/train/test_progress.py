@@ -33,3 +33,12 @@ def test_without_a_step_count_the_bar_only_counts(tmp_path):
     with MetricsProgress(metrics, total_steps=None, poll_s=60) as progress:
         progress.refresh()
         assert progress._bar.n == 12 and progress._bar.total is None
+
+
+def test_a_validation_with_no_scored_sample_shows_na_instead_of_crashing(tmp_path):
+    # verl logs the mean over no scored sample as null (the first try of smol_cpu_grpo died here)
+    metrics = tmp_path / "m.jsonl"
+    metrics.write_text('{"step": 0, "data": {"val-core/project/reward/mean@1": null}}\n')
+    with MetricsProgress(metrics, total_steps=8, poll_s=60) as progress:
+        progress.refresh()
+        assert "val_reward=n/a@0" in progress._bar.postfix
