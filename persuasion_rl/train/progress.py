@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .run_files import read_steps
+from .run_files import read_steps, training_steps
 
 POLL_S = 2.0
 GAIN_KEY = "persuasion/gain/mean"
@@ -65,7 +65,7 @@ class MetricsProgress:
         if not self.metrics_file.exists():
             return
         steps = read_steps(self.metrics_file)  # a line being written is left out
-        train_steps = [s for s in steps if any(k.startswith("persuasion/") for k in steps[s])]
+        train_steps = list(training_steps(steps))
         # global steps: a resumed run starts where its checkpoint left off
         done = max(train_steps, default=0)
         self._bar.n = min(done, self.total_steps) if self.total_steps else done

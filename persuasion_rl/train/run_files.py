@@ -34,3 +34,11 @@ def run_steps(run_dir: Path) -> dict[int, dict]:
     for path in metrics_files(run_dir):
         steps.update(read_steps(path))
     return steps
+
+
+def training_steps(steps: dict[int, dict]) -> dict[int, dict]:
+    """The training steps among ``read_steps``/``run_steps``' lines, in order: verl times
+    every training step and the project logs ``persuasion/*`` on it; a validation-only line
+    (step 0 of ``val_before_train``) has neither."""
+    return {s: steps[s] for s in sorted(steps)
+            if "timing_s/step" in steps[s] or any(k.startswith("persuasion/") for k in steps[s])}

@@ -23,7 +23,7 @@ from persuasion_rl.eval.stats import Estimate, cluster_bootstrap
 from persuasion_rl.game.parsing import parse_sender_reply
 from persuasion_rl.verl_ext.metrics import integrity_summary
 
-from .run_files import run_steps
+from .run_files import run_steps, training_steps
 
 EXAMPLES = 3
 GAIN_KEY = "persuasion/gain/mean"
@@ -127,13 +127,6 @@ def validation_files(run_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: int(p.stem))
 
 
-def _training_steps(run_dir: Path) -> dict[int, dict]:
-    """The run's logged training steps (a validation-only line, step 0 of
-    ``val_before_train``, is no training step)."""
-    steps = run_steps(run_dir)
-    return {s: steps[s] for s in sorted(steps) if "timing_s/step" in steps[s] or GAIN_KEY in steps[s]}
-
-
 def _train_gains(trained: dict[int, dict]) -> tuple[float | None, float | None]:
     """The first and last mean gain of the training steps."""
     gains = [row.get(GAIN_KEY) for row in trained.values()]
@@ -147,7 +140,7 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
     if not files:
         raise SummaryError(f"{run_dir}/validation has no STEP.jsonl: the run wrote no validation "
                            "(set trainer.test_freq and trainer.val_before_train=true)")
-    trained = _training_steps(run_dir)
+    trained = training_steps(run_steps(run_dir))
     return RunSummary(run_dir, len(trained), summarize_validation(files[0]), summarize_validation(files[-1]),
                       _train_gains(trained), integrity_summary(trained).lines())
 
