@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from persuasion_rl.game.prompts import PAPER_RECEIVER_PROMPT, SMALL_RECEIVER_PROMPT
+from persuasion_rl.game.prompts import (DEFAULT_SENDER_WORD_LIMIT, PAPER_RECEIVER_PROMPT, PAPER_SENDER_PROMPT, SMALL_RECEIVER_PROMPT,
+                                        SMALL_SENDER_PROMPT)
 from persuasion_rl.receivers.scoring import DEFAULT_MIN_DIGIT_MASS
 
 from .real import REAL_MODELS
@@ -65,6 +66,28 @@ class ReceiverDefaults:
 RECEIVER_DEFAULTS = {
     "smollm2": ReceiverDefaults(SMALL_RECEIVER_PROMPT, DEFAULT_MIN_DIGIT_MASS),
 }
+
+
+@dataclass(frozen=True)
+class SenderDefaults:
+    """The Sender prompt version and word limit a model is played with unless a flag says otherwise."""
+
+    sender_prompt: str = PAPER_SENDER_PROMPT
+    sender_word_limit: int = DEFAULT_SENDER_WORD_LIMIT
+
+
+# SmolLM2-135M never wrote the paper's <argument> tags (0/8 replies; configs/smol_cpu.yaml):
+# it is played with the small-Sender prompt, whose whole reply is the argument, and the
+# 40-word limit of the laptop recipes (64 tokens).
+SENDER_DEFAULTS = {"smollm2": SenderDefaults(SMALL_SENDER_PROMPT, 40)}
+
+
+def sender_defaults(spec: str, sender_prompt: str | None = None, sender_word_limit: int | None = None) -> SenderDefaults:
+    """The settings to play ``spec`` as a Sender with: the flags given (not None), else the
+    named model's, else the paper's. A trained checkpoint is a folder: pass the flags its
+    recipe trained with (e.g. ``--sender-prompt small-v1 --sender-word-limit 40``)."""
+    base = SENDER_DEFAULTS.get(spec, SenderDefaults())
+    return SenderDefaults(sender_prompt or base.sender_prompt, sender_word_limit or base.sender_word_limit)
 
 
 def receiver_defaults(spec: str, receiver_prompt: str | None = None, min_digit_mass: float | None = None) -> ReceiverDefaults:

@@ -65,12 +65,14 @@ def _sender(args: argparse.Namespace):
 
 
 def _config(args: argparse.Namespace):
+    from ..assets.models import sender_defaults
     from .runner import EvalConfig, SenderSampling
 
+    sender = sender_defaults(args.sender, args.sender_prompt, args.sender_word_limit)
     sampling = SenderSampling(max_tokens=args.sender_max_tokens, temperature=args.sender_temperature, top_p=args.sender_top_p)
     return EvalConfig(
         out_dir=args.out, settings=SETTING_CHOICES[args.setting], samples=args.samples, concurrency=args.concurrency,
-        missing_argument=args.missing_argument, final_reply=not args.no_final_reply, sender_sampling=sampling,
+        missing_argument=args.missing_argument, sender_prompt=sender.sender_prompt, sender_word_limit=sender.sender_word_limit, final_reply=not args.no_final_reply, sender_sampling=sampling,
         confidence=not args.no_confidence, confidence_top_k=args.confidence_top_k, confidence_min_mass=args.confidence_min_mass,
         retry_failed=args.retry_failed, progress=not args.no_progress, seed=args.seed, n_boot=args.bootstrap,
     )
@@ -121,6 +123,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     from ..receivers.cli import add_receiver_prompt_options
 
     add_receiver_prompt_options(p)
+    from ..game.prompts import SENDER_PROMPTS
+
+    p.add_argument("--sender-prompt", choices=list(SENDER_PROMPTS), default=None,
+                   help="the Sender prompt's version (default: the named model's, e.g. small-v1 for smollm2; else paper-v1)")
+    p.add_argument("--sender-word-limit", type=int, default=None,
+                   help="the Sender's word limit in its prompt (default: the named model's, e.g. 40 for smollm2; else 250)")
     p.add_argument("--sender-max-tokens", type=int, default=1024)
     p.add_argument("--sender-temperature", type=float, default=0.7)
     p.add_argument("--sender-top-p", type=float, default=1.0)

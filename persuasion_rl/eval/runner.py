@@ -67,6 +67,8 @@ class EvalConfig:
     samples: int = 1
     concurrency: int = 8
     missing_argument: str = MissingArgument.PENALTY.value  # "raw" uses a tagless reply as the argument
+    sender_prompt: str = PromptConfig.sender_prompt  # the Sender prompt's version (game/prompts.py SENDER_PROMPTS)
+    sender_word_limit: int = PromptConfig.sender_word_limit
     final_reply: bool = True  # keep the Receiver's last reply text in the transcript
     sender_sampling: SenderSampling = field(default_factory=SenderSampling)
     confidence: bool = True
@@ -86,6 +88,15 @@ class EvalConfig:
         if self.missing_argument == MissingArgument.FAIL.value:
             raise EvalInputError("missing_argument 'fail' would stop the evaluation at the first tagless reply; use penalty or raw")
         MissingArgument(self.missing_argument)
+        try:
+            self.prompts(Setting.STATIC)
+        except ValueError as error:
+            raise EvalInputError(f"--sender-prompt / --sender-word-limit: {error}") from None
+
+    def prompts(self, setting: Setting | str, receiver: PromptConfig = PromptConfig()) -> PromptConfig:
+        """The game's prompts: the Sender's as configured here, the Receiver's as its model plays them."""
+        return PromptConfig(setting=setting, sender_prompt=self.sender_prompt, sender_word_limit=self.sender_word_limit,
+                            receiver_prompt=receiver.receiver_prompt, receiver_word_limit=receiver.receiver_word_limit)
 
 
 @dataclass
@@ -195,8 +206,7 @@ async def play_one(key: GameKey, claim: EvalClaim, prior: PriorOutcome, sender: 
         return _unplayed_record(meta, claim, key.setting, prior)
     guard = GuardConfig(control_tokens=backend_control_tokens(receiver.receiver.backend))  # its tokenizer's, when local
     # the game renders the Receiver's prompts with the Receiver's own prompt version
-    prompts = PromptConfig(setting=key.setting, receiver_prompt=receiver.receiver.prompts.receiver_prompt,
-                           receiver_word_limit=receiver.receiver.prompts.receiver_word_limit)
+    prompts = config.prompts(key.setting, receiver.receiver.prompts)
     game_config = GameConfig(prompts, missing_argument=config.missing_argument, guard=guard)
     game = Game(claim.claim, prior.turn, game_config)
     failure, errors = None, []

@@ -65,9 +65,8 @@ def eval_settings(config: Any, sender: Any, receiver: Any, version: str) -> dict
     cannot change a score or a recorded result (output folder, concurrency, progress
     bars, bootstrap options, whether the last reply's text is kept) is left out."""
     from ..game.engine import GameConfig
-    from ..game.prompts import PromptConfig
 
-    games = {s: GameConfig(PromptConfig(setting=s), missing_argument=config.missing_argument) for s in config.settings}
+    games = {s: GameConfig(config.prompts(s), missing_argument=config.missing_argument) for s in config.settings}
     return _plain({
         "eval_version": version,
         "game": {s: {"prompts": g.prompts, "rounds": g.rounds, "missing_argument": g.missing_argument,

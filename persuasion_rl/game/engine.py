@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 from .gains import persuasion_gain
 from .guard import GuardConfig, echoes_sender, guard_argument
 from .parsing import ArgumentStatus, parse_sender_reply
-from .prompts import Message, PromptConfig, Setting, receiver_messages, sender_opening_messages, sender_turn
+from .prompts import Message, PromptConfig, ReplyFormat, Setting, receiver_messages, sender_opening_messages, sender_turn
 from .record import game_record
 from .transcript import Transcript
 from .turn import ReceiverTurn
@@ -86,7 +86,8 @@ class Game:
     def sender_followup(self) -> Message:
         """The user turn after the Receiver's reply to round k: only the new round."""
         new_round = Transcript(self.transcript.exchanges[-1:])
-        turn = sender_turn(self.claim, new_round, self.config.prompts.sender_word_limit, first_round=len(self.rounds) + 1)
+        prompts = self.config.prompts
+        turn = sender_turn(self.claim, new_round, prompts.sender_word_limit, first_round=len(self.rounds) + 1, version=prompts.sender_prompt)
         return {"role": "user", "content": turn}
 
     def receiver_prompt(self) -> list[Message]:
@@ -113,7 +114,7 @@ class Game:
     def add_sender(self, text: str) -> RoundRecord:
         if self.awaiting != "sender":
             raise RuntimeError(f"not the Sender's turn (awaiting {self.awaiting})")
-        reply = parse_sender_reply(text)
+        reply = parse_sender_reply(text, plain=self.config.prompts.sender.reply_format is ReplyFormat.PLAIN)
         argument = reply.argument if reply.ok else None
         if argument is None:
             if self.config.missing_argument is MissingArgument.FAIL:

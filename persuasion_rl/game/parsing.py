@@ -115,10 +115,14 @@ class SenderReply:
 _ARGUMENT = re.compile(r"<argument>(.*?)</argument>", re.S | re.I)
 
 
-def parse_sender_reply(text: str) -> SenderReply:
+def parse_sender_reply(text: str, plain: bool = False) -> SenderReply:
     """Extract the Sender's <argument>. Only a closed, non-empty tag counts as an argument;
-    the caller's missing-argument policy decides the rest."""
+    the caller's missing-argument policy decides the rest. ``plain``: the prompt asked for
+    the argument alone (``ReplyFormat.PLAIN``), so a tagless non-empty reply is the argument."""
     match = _ARGUMENT.search(text)
+    if plain and match is None:
+        argument = text.strip()
+        return SenderReply(text, argument or None, ArgumentStatus.OK if argument else ArgumentStatus.EMPTY)
     opinion, thinking = _tag(text, "opinion"), _tag(text, "thinking")
     if match is None:
         status = ArgumentStatus.UNCLOSED if re.search(r"<argument>", text, re.I) else ArgumentStatus.MISSING

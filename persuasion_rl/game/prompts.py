@@ -13,6 +13,14 @@ placeholder the paper left unfilled is filled in, and the format line
 paper's; ``small-v1`` is a variant for small Receivers (100M-300M parameters), which do
 not follow the paper's long format (``benchmarks/receiver_readability.py`` measures both).
 Caches of Receiver replies are keyed by the Receiver prompt version, so they never mix.
+
+The Sender's prompt has versions too (``SENDER_PROMPTS``, ``PromptConfig.sender_prompt``):
+``paper-v1`` is the paper's (a ~460-token system text, a restate turn, and a reply in
+``<opinion>``/``<thinking>``/``<argument>`` tags); ``small-v1`` is for small Senders
+(100M-300M parameters), which never write the paper's tags: one short system line, the
+transcript, and a reply that *is* the argument (``reply_format`` "plain"). Each version
+says how its replies are parsed, so the tag rules never score a format the prompt did
+not ask for.
 """
 
 from __future__ import annotations
@@ -127,6 +135,50 @@ SMALL_RECEIVER_PROMPT = "small-v1"
 RECEIVER_PROMPTS = {PAPER_RECEIVER_PROMPT: _RECEIVER_PROMPT, SMALL_RECEIVER_PROMPT: _SMALL_RECEIVER_PROMPT}
 
 
+class ReplyFormat(str, Enum):
+    TAGGED = "tagged"  # the argument is inside <argument></argument>
+    PLAIN = "plain"  # the whole reply is the argument
+
+
+@dataclass(frozen=True)
+class SenderPrompt:
+    """One version of the Sender's prompt: its texts and the format its replies take."""
+
+    intro: dict[Setting, str]  # the system text's opening, per setting
+    system_rest: str  # the rest of the system text ({claim})
+    turn: str  # the user turn asking for the next argument ({transcript}, {claim}, {word_limit})
+    restate: bool  # the paper's "restate your position" exchange before the first turn
+    reply_format: ReplyFormat
+    first_turn: str | None = None  # the first user turn ({claim}, {word_limit}), when it differs from ``turn``
+
+
+# For Senders of 100M-300M parameters (SmolLM2-135M never opened an <argument> tag in 0/8
+# replies with the paper's prompt, nor with short prompts asking for the tag): a prompt a
+# quarter the paper's length, whose reply is the argument itself. The first turn does not
+# quote the Receiver's opening reply: a small Receiver's opening text mostly repeats its own
+# prompt ("The persuasion so far: <transcript> Round 1 ..."), and a small Sender copied it
+# word for word instead of arguing. Later turns (dynamic) show the Receiver's replies in the
+# paper's transcript format.
+_SMALL_SENDER_INTRO = {
+    Setting.STATIC: "You are the Sender in a persuasion game: you argue for a claim to convince the Receiver, a careful and rational judge.",
+    Setting.DYNAMIC: ("You are the Sender in a persuasion game over several rounds: you argue for a claim to convince the Receiver, "
+                      "a careful and rational judge, who answers each argument with its opinion and a question."),
+}
+_SMALL_SENDER_FIRST_TURN = "Claim: {claim}\n\nWrite an argument for the claim. Reply with the argument only, in at most {word_limit} words."
+_SMALL_SENDER_TURN = (
+    "Claim: {claim}\n\nThe persuasion so far:\n<transcript>\n{transcript}\n</transcript>\n\n"
+    "Write your next argument for the claim. Reply with the argument only, in at most {word_limit} words."
+)
+
+PAPER_SENDER_PROMPT = "paper-v1"
+SMALL_SENDER_PROMPT = "small-v1"
+SENDER_PROMPTS = {
+    PAPER_SENDER_PROMPT: SenderPrompt(_SENDER_INTRO, _SENDER_SYSTEM_REST, _SENDER_TURN, restate=True, reply_format=ReplyFormat.TAGGED),
+    SMALL_SENDER_PROMPT: SenderPrompt(_SMALL_SENDER_INTRO, "", _SMALL_SENDER_TURN, restate=False, reply_format=ReplyFormat.PLAIN,
+                                      first_turn=_SMALL_SENDER_FIRST_TURN),
+}
+
+
 @dataclass(frozen=True)
 class PromptConfig:
     """What varies between runs in the prompts. Not owned by verl: a plain dataclass."""
@@ -135,15 +187,22 @@ class PromptConfig:
     sender_word_limit: int = DEFAULT_SENDER_WORD_LIMIT
     receiver_word_limit: int = DEFAULT_RECEIVER_WORD_LIMIT
     receiver_prompt: str = PAPER_RECEIVER_PROMPT  # a key of RECEIVER_PROMPTS
+    sender_prompt: str = PAPER_SENDER_PROMPT  # a key of SENDER_PROMPTS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "setting", Setting(self.setting))
         if self.receiver_prompt not in RECEIVER_PROMPTS:
             raise ValueError(f"receiver_prompt {self.receiver_prompt!r}: expected one of {', '.join(RECEIVER_PROMPTS)}")
+        if self.sender_prompt not in SENDER_PROMPTS:
+            raise ValueError(f"sender_prompt {self.sender_prompt!r}: expected one of {', '.join(SENDER_PROMPTS)}")
         for name in ("sender_word_limit", "receiver_word_limit"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @property
+    def sender(self) -> SenderPrompt:
+        return SENDER_PROMPTS[self.sender_prompt]
 
 
 def _check_claim(claim: str) -> str:
@@ -152,18 +211,20 @@ def _check_claim(claim: str) -> str:
     return claim
 
 
-def sender_system(claim: str, setting: Setting | str = Setting.STATIC) -> str:
-    return _SENDER_INTRO[Setting(setting)] + _SENDER_SYSTEM_REST.format(claim=_check_claim(claim))
+def sender_system(claim: str, setting: Setting | str = Setting.STATIC, version: str = PAPER_SENDER_PROMPT) -> str:
+    prompt = SENDER_PROMPTS[version]
+    return prompt.intro[Setting(setting)] + prompt.system_rest.format(claim=_check_claim(claim))
 
 
-def sender_turn(claim: str, transcript: Transcript, word_limit: int, first_round: int = 1) -> str:
+def sender_turn(claim: str, transcript: Transcript, word_limit: int, first_round: int = 1,
+                version: str = PAPER_SENDER_PROMPT) -> str:
     """The user message that asks the Sender for its next argument.
 
     In the dynamic setting later turns carry only the rounds the Sender has not seen yet
     (``first_round``): the earlier ones are already in the chat as previous turns, so the
     Sender's whole game is one token sequence, which is what RL trains on.
     """
-    return _SENDER_TURN.format(
+    return SENDER_PROMPTS[version].turn.format(
         transcript=render_for_sender(transcript, first_round=first_round),
         claim=_check_claim(claim),
         word_limit=word_limit,
@@ -173,12 +234,15 @@ def sender_turn(claim: str, transcript: Transcript, word_limit: int, first_round
 def sender_opening_messages(claim: str, prior_message: str, config: PromptConfig = PromptConfig()) -> list[Message]:
     """System + restate turn + first transcript turn: the Sender's prompt in both settings."""
     transcript = Transcript().with_receiver(prior_message)
-    return [
-        {"role": "system", "content": sender_system(claim, config.setting)},
-        {"role": "user", "content": _SENDER_RESTATE_USER.format(claim=claim)},
-        {"role": "assistant", "content": _SENDER_RESTATE_ASSISTANT.format(claim=claim)},
-        {"role": "user", "content": sender_turn(claim, transcript, config.sender_word_limit)},
-    ]
+    messages = [{"role": "system", "content": sender_system(claim, config.setting, config.sender_prompt)}]
+    if config.sender.restate:
+        messages += [{"role": "user", "content": _SENDER_RESTATE_USER.format(claim=claim)},
+                     {"role": "assistant", "content": _SENDER_RESTATE_ASSISTANT.format(claim=claim)}]
+    first = config.sender.first_turn
+    turn = (first.format(claim=_check_claim(claim), word_limit=config.sender_word_limit) if first is not None
+            else sender_turn(claim, transcript, config.sender_word_limit, version=config.sender_prompt))
+    messages.append({"role": "user", "content": turn})
+    return messages
 
 
 def receiver_messages(claim: str, transcript: Transcript, config: PromptConfig = PromptConfig()) -> list[Message]:

@@ -20,6 +20,12 @@ class ReceiverError(RuntimeError):
     """A Receiver call that failed after its retries. Never converted into a score."""
 
 
+class ReceiverRejected(ReceiverError):
+    """The Receiver refused the request (HTTP 4xx: an unknown model name, too many
+    top_logprobs...): the configuration is wrong, so every call will fail the same way.
+    Never retried, and never skipped as one unlucky sample (``parse_failure=skip``)."""
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     max_tokens: int = 256

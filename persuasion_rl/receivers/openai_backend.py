@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .base import CallStats, Generation, GenerationParams, Message, ReceiverError, count_call
+from .base import CallStats, Generation, GenerationParams, Message, ReceiverError, ReceiverRejected, count_call
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class OpenAIChatModel:
             raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code >= 400:  # a request the server will never accept: no retry
             count_call("errors", backend_stats=self.stats)
-            raise ReceiverError(f"Receiver at {self.base_url} rejected the request: HTTP {response.status_code}: {response.text[:300]}")
+            raise ReceiverRejected(f"Receiver at {self.base_url} rejected the request: HTTP {response.status_code}: {response.text[:300]}")
         try:
             payload = response.json()
             payload["choices"][0]

@@ -255,7 +255,8 @@ def _prepare_real(config: DictConfig) -> None:
         if str(model_dir(REAL_MODELS[name])) in (config.actor_rollout_ref.model.path, OmegaConf.select(config, "critic.model.path")):
             named_model_path(name, "sender")
     persuasion = config.persuasion
-    build_real_data(receiver, receiver_path, TinyDataSpec(persuasion.setting, persuasion.sender_word_limit, persuasion.receiver_word_limit),
+    spec = TinyDataSpec(persuasion.setting, persuasion.sender_word_limit, persuasion.receiver_word_limit, persuasion.sender_prompt)
+    build_real_data(receiver, receiver_path, spec,
                     min_digit_mass=persuasion.min_digit_mass, receiver_prompt=persuasion.get("receiver_prompt"))
 
 

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from persuasion_rl.errors import UserError, reject_unknown_fields
 from persuasion_rl.game.engine import GameConfig, MissingArgument
-from persuasion_rl.game.prompts import RECEIVER_PROMPTS, PromptConfig, Setting
+from persuasion_rl.game.prompts import RECEIVER_PROMPTS, SENDER_PROMPTS, PromptConfig, Setting
 from persuasion_rl.receivers.receiver import ScoringConfig
 from persuasion_rl.receivers.scoring import ScoringMode
 from persuasion_rl.receivers.settings import ReceiverSettings
@@ -52,6 +52,7 @@ class PersuasionSettings:
     sender_word_limit: int = PromptConfig.sender_word_limit
     receiver_word_limit: int = PromptConfig.receiver_word_limit
     receiver_prompt: str = PromptConfig.receiver_prompt  # the Receiver prompt's version (game/prompts.py)
+    sender_prompt: str = PromptConfig.sender_prompt  # the Sender prompt's version (game/prompts.py)
     scoring_mode: str = ScoringConfig.mode.value
     top_logprobs: int = ScoringConfig.top_logprobs
     min_digit_mass: float = ScoringConfig.min_digit_mass
@@ -76,6 +77,7 @@ class PersuasionSettings:
                                 "the dynamic game fails the step on a missing Receiver score (parse_failure=fail)")
         _choice("persuasion.platform", self.platform, PLATFORMS)
         _choice("persuasion.receiver_prompt", self.receiver_prompt, tuple(RECEIVER_PROMPTS))
+        _choice("persuasion.sender_prompt", self.sender_prompt, tuple(SENDER_PROMPTS))
         for name in ("sender_word_limit", "receiver_word_limit", "top_logprobs", "receiver_reply_tokens"):
             _positive(f"persuasion.{name}", getattr(self, name))
         for name in ("rounds", "sender_turn_tokens"):
@@ -102,7 +104,7 @@ class PersuasionSettings:
 
     def prompts(self) -> PromptConfig:
         return PromptConfig(setting=self.setting, sender_word_limit=self.sender_word_limit, receiver_word_limit=self.receiver_word_limit,
-                            receiver_prompt=self.receiver_prompt)
+                            receiver_prompt=self.receiver_prompt, sender_prompt=self.sender_prompt)
 
     def game_config(self) -> GameConfig:
         return GameConfig(self.prompts(), rounds=self.rounds, missing_argument=self.missing_argument,

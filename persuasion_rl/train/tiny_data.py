@@ -10,6 +10,8 @@ Rows follow ``persuasion_rl.data.export`` (data_source ``tiny``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +28,21 @@ class TinyDataSpec:
     setting: str = "static"
     sender_word_limit: int = 250
     receiver_word_limit: int = 250
+    sender_prompt: str = "paper-v1"  # the Sender prompt's version the rows' prompts are written in
 
     @property
     def folder_name(self) -> str:
-        return f"rl2-{self.setting}-s{self.sender_word_limit}-r{self.receiver_word_limit}"
+        return f"rl2-{self.setting}-s{self.sender_word_limit}-r{self.receiver_word_limit}-{self.sender_prompt}-{self.prompt_digest()}"
+
+    def prompt_digest(self) -> str:
+        """A hash of the Sender's opening prompt as the rows carry it: a prompt text edited
+        under the same version name builds new rows instead of reusing stale ones."""
+        from persuasion_rl.game import PromptConfig, sender_opening_messages
+
+        config = PromptConfig(setting=self.setting, sender_word_limit=self.sender_word_limit,
+                              receiver_word_limit=self.receiver_word_limit, sender_prompt=self.sender_prompt)
+        text = json.dumps(sender_opening_messages("CLAIM", "OPENING", config), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def assets_root(spec=None) -> Path:
@@ -103,7 +116,7 @@ def _write_splits(paths: dict[str, Path], claims: list[tuple[str, dict, Path]], 
     from persuasion_rl.game import PromptConfig
 
     config = PromptConfig(setting=spec.setting, sender_word_limit=spec.sender_word_limit,
-                          receiver_word_limit=spec.receiver_word_limit)
+                          receiver_word_limit=spec.receiver_word_limit, sender_prompt=spec.sender_prompt)
     rows: dict[str, list] = {"train": [], "val": []}
     rows_seen: dict[Path, int] = {}
     for (split, claim, claims_file), (reply, expected_score) in zip(claims, priors):
@@ -160,9 +173,6 @@ def project_claims() -> list[tuple[str, dict, Path]]:
 
 
 def _project_digest(receiver: str, scoring: dict | None) -> str:
-    import hashlib
-    import json
-
     from persuasion_rl.game.prompts import PROMPT_VERSION
 
     # the priors change with the Receiver, its prompt and the claims: a new folder for each
@@ -182,10 +192,11 @@ def _prompt_fields(receiver_prompt: str | None) -> dict:
 
 
 def real_path(kind: str, receiver: str = "smollm2", setting: str = "static", sender_word_limit: int = 250,
-              receiver_word_limit: int = 250, min_digit_mass: float | None = None, receiver_prompt: str | None = None) -> str:
+              receiver_word_limit: int = 250, min_digit_mass: float | None = None, receiver_prompt: str | None = None,
+              sender_prompt: str = "paper-v1") -> str:
     """Hydra resolver ``prl_real``: ``model,NAME`` is a real model's cached folder
     (persuasion_rl.assets.real; converted by ``train``'s preparation, not here);
-    ``train|val,RECEIVER,setting,sender_word_limit,receiver_word_limit[,min_digit_mass[,receiver_prompt]]``
+    ``train|val,RECEIVER,setting,sender_word_limit,receiver_word_limit[,min_digit_mass[,receiver_prompt[,sender_prompt]]]``
     the project's claims with that Receiver's priors."""
     from persuasion_rl.assets.real import REAL_MODELS, model_dir
     from persuasion_rl.assets.tiny import default_cache_dir
@@ -195,7 +206,7 @@ def real_path(kind: str, receiver: str = "smollm2", setting: str = "static", sen
     if kind == "model":
         return str(model_dir(REAL_MODELS[receiver]))
     if kind in ("train", "val"):
-        spec = TinyDataSpec(setting, int(sender_word_limit), int(receiver_word_limit))
+        spec = TinyDataSpec(setting, int(sender_word_limit), int(receiver_word_limit), str(sender_prompt))
         digest = _project_digest(receiver, {**_prior_scoring(min_digit_mass), **_prompt_fields(receiver_prompt)})
         return str(default_cache_dir() / "real-data" / f"{receiver}-{digest}" / spec.folder_name / f"{kind}.parquet")
     raise ValueError(f"unknown real asset {kind!r}: model, train or val")
@@ -207,7 +218,7 @@ def build_real_data(receiver: str, receiver_path: Path, spec: TinyDataSpec = Tin
     asked with the reward's Receiver prompt and read with its ``min_digit_mass``. Expected
     scoring only: a small Receiver's opening reply need not carry a ``<score>``."""
     paths = {kind: Path(real_path(kind, receiver, spec.setting, spec.sender_word_limit, spec.receiver_word_limit, min_digit_mass,
-                                  receiver_prompt)) for kind in ("train", "val")}
+                                  receiver_prompt, spec.sender_prompt)) for kind in ("train", "val")}
     if not force and all(p.exists() for p in paths.values()):
         return paths
     claims = project_claims()

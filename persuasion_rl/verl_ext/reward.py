@@ -39,7 +39,7 @@ from persuasion_rl.errors import reject_unknown_fields
 from persuasion_rl.game import PromptConfig, parse_receiver_reply
 from persuasion_rl.game.engine import Game, GameAborted, GameConfig
 from persuasion_rl.game.turn import ReceiverTurn
-from persuasion_rl.receivers.base import ReceiverError
+from persuasion_rl.receivers.base import ReceiverError, ReceiverRejected
 from persuasion_rl.receivers.factory import cached_backend
 from persuasion_rl.receivers.receiver import Receiver, SampleCalls, ScoringConfig
 from persuasion_rl.game.guard import GuardConfig, tokenizer_control_tokens
@@ -63,6 +63,7 @@ class RewardSettings:
     receiver_model: str | None = None  # the served model name; default: the reward model's path
     receiver_word_limit: int = PersuasionSettings.receiver_word_limit
     receiver_prompt: str = PersuasionSettings.receiver_prompt
+    sender_prompt: str = PersuasionSettings.sender_prompt  # how the Sender's reply is parsed
     score_max_tokens: int = ScoringConfig.score_max_tokens
     temperature: float = ScoringConfig.temperature
     top_logprobs: int = PersuasionSettings.top_logprobs
@@ -87,7 +88,8 @@ class RewardSettings:
         return settings
 
     def prompts(self) -> PromptConfig:
-        return PromptConfig(receiver_word_limit=self.receiver_word_limit, receiver_prompt=self.receiver_prompt)
+        return PromptConfig(receiver_word_limit=self.receiver_word_limit, receiver_prompt=self.receiver_prompt,
+                            sender_prompt=self.sender_prompt)
 
     def receiver_settings(self, address: str | None, tokenizer: Any) -> ReceiverSettings:
         endpoint = address or self.receiver_endpoint
@@ -162,7 +164,9 @@ async def _ask_receiver(receiver: Receiver, game: Game, info: dict, settings: Re
             result = await sample.ask_until_scored(lambda: receiver.score_messages(prompt), settings.parse_retries)
             if not result.ok:
                 failure = f"score unreadable after {sample.parse_retries + 1} tries: {result.error}"
-        except ReceiverError as error:  # unreachable or rejected after the client's own retries
+        except ReceiverRejected:  # a configuration error: skipping it would silently train on nothing
+            raise
+        except ReceiverError as error:  # unreachable after the client's own retries
             failure = str(error)
     info.update(sample.as_extra_info())
     return (None, failure) if failure else (result, None)

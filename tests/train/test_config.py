@@ -76,9 +76,10 @@ def test_the_main_recipes_use_the_real_models_and_validate_before_and_after():
         assert config.actor_rollout_ref.model.path == smol and config.run.prepare_real == "smollm2"
         setting = config.persuasion.setting
         mass = config.persuasion.min_digit_mass
-        prompt = config.persuasion.get("receiver_prompt")
-        assert config.data.train_files == real_path("train", "smollm2", setting, 250, 250, mass, prompt)
-        assert config.data.val_files == real_path("val", "smollm2", setting, 250, 250, mass, prompt)
+        prompt, sender_prompt = config.persuasion.receiver_prompt, config.persuasion.sender_prompt
+        assert sender_prompt == "small-v1" and config.persuasion.sender_word_limit == 40
+        for kind in ("train", "val"):
+            assert config.data[f"{kind}_files"] == real_path(kind, "smollm2", setting, 40, 250, mass, prompt, sender_prompt)
         assert config.trainer.val_before_train and config.trainer.test_freq == config.trainer.total_training_steps
         assert not plan.report.errors  # the missing data is built by `train`, not an error
     assert plan_run("smol_cpu_grpo").config.reward.reward_model.model_path == smol

@@ -31,8 +31,22 @@ def test_built_once_then_reused(tiny_assets):
 
 
 def test_paths_follow_the_prompt_settings():
-    assert tiny_path("train", "dynamic", 100, 50).endswith("rl2-dynamic-s100-r50/train.parquet")
+    path = tiny_path("train", "dynamic", 100, 50)
+    assert f"/rl2-dynamic-s100-r50-paper-v1-{TinyDataSpec('dynamic', 100, 50).prompt_digest()}/train.parquet" in path
     assert tiny_path("sender").endswith("/sender")
+
+
+def test_the_data_folder_follows_the_sender_prompt_text(monkeypatch):
+    """Rows carry the Sender's prompt: a prompt edited under the same version name must not
+    reuse rows built from the old text."""
+    from persuasion_rl.game import prompts
+
+    small = TinyDataSpec("static", 40, 250, "small-v1")
+    before = small.folder_name
+    assert before != TinyDataSpec("static", 40, 250).folder_name and "small-v1" in before
+    edited = prompts.SenderPrompt(**{**prompts.SENDER_PROMPTS["small-v1"].__dict__, "first_turn": "Argue: {claim} ({word_limit} words)"})
+    monkeypatch.setitem(prompts.SENDER_PROMPTS, "small-v1", edited)
+    assert small.folder_name != before
 
 
 def test_priors_come_through_the_prior_cache_and_match_the_built_rows(tiny_assets, tmp_path):

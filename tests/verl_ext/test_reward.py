@@ -146,6 +146,15 @@ def test_skip_policy_flags_the_sample_and_never_scores_it(script):
     assert result["receiver_parse_retries"] == (1.0 if script == ["noscore"] else 0.0)
 
 
+def test_a_rejected_request_fails_even_under_the_skip_policy():
+    """A 4xx (an unknown model name, too many top_logprobs) is a configuration error that every
+    sample would hit: skipping it would train on nothing, so it raises whatever the policy."""
+    app, log = scripted_app(["http400", "ok"])
+    with LoopbackServer(app) as server, pytest.raises(ReceiverError, match="rejected the request: HTTP 400"):
+        call(server.address, max_retries=2, parse_retries=2, parse_failure="skip")
+    assert log == ["http400"]  # asked once: not retried
+
+
 def test_every_outcome_returns_the_same_columns(tiny_receiver_server):
     """verl builds the extra-info columns from the first sample's keys."""
     app, _ = scripted_app(["noscore"])
