@@ -74,20 +74,23 @@ class SenderDefaults:
 
     sender_prompt: str = PAPER_SENDER_PROMPT
     sender_word_limit: int = DEFAULT_SENDER_WORD_LIMIT
+    max_tokens: int = 1024  # a cap: a paper-v1 reply stops at </argument>
 
 
 # SmolLM2-135M never wrote the paper's <argument> tags (0/8 replies; configs/smol_cpu.yaml):
 # it is played with the small-Sender prompt, whose whole reply is the argument, and the
-# 40-word limit of the laptop recipes (64 tokens).
-SENDER_DEFAULTS = {"smollm2": SenderDefaults(SMALL_SENDER_PROMPT, 40)}
+# 40-word limit and 64-token replies of the laptop recipes (configs/smol_cpu.yaml).
+SENDER_DEFAULTS = {"smollm2": SenderDefaults(SMALL_SENDER_PROMPT, 40, 64)}
 
 
-def sender_defaults(spec: str, sender_prompt: str | None = None, sender_word_limit: int | None = None) -> SenderDefaults:
+def sender_defaults(spec: str, sender_prompt: str | None = None, sender_word_limit: int | None = None,
+                    max_tokens: int | None = None) -> SenderDefaults:
     """The settings to play ``spec`` as a Sender with: the flags given (not None), else the
     named model's, else the paper's. A trained checkpoint is a folder: pass the flags its
     recipe trained with (e.g. ``--sender-prompt small-v1 --sender-word-limit 40``)."""
     base = SENDER_DEFAULTS.get(spec, SenderDefaults())
-    return SenderDefaults(sender_prompt or base.sender_prompt, sender_word_limit or base.sender_word_limit)
+    return SenderDefaults(sender_prompt or base.sender_prompt, sender_word_limit or base.sender_word_limit,
+                          max_tokens or base.max_tokens)
 
 
 def receiver_defaults(spec: str, receiver_prompt: str | None = None, min_digit_mass: float | None = None) -> ReceiverDefaults:

@@ -68,8 +68,8 @@ def _config(args: argparse.Namespace):
     from ..assets.models import sender_defaults
     from .runner import EvalConfig, SenderSampling
 
-    sender = sender_defaults(args.sender, args.sender_prompt, args.sender_word_limit)
-    sampling = SenderSampling(max_tokens=args.sender_max_tokens, temperature=args.sender_temperature, top_p=args.sender_top_p)
+    sender = sender_defaults(args.sender, args.sender_prompt, args.sender_word_limit, args.sender_max_tokens)
+    sampling = SenderSampling(max_tokens=sender.max_tokens, temperature=args.sender_temperature, top_p=args.sender_top_p)
     return EvalConfig(
         out_dir=args.out, settings=SETTING_CHOICES[args.setting], samples=args.samples, concurrency=args.concurrency,
         missing_argument=args.missing_argument, sender_prompt=sender.sender_prompt, sender_word_limit=sender.sender_word_limit, final_reply=not args.no_final_reply, sender_sampling=sampling,
@@ -129,7 +129,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="the Sender prompt's version (default: the named model's, e.g. small-v1 for smollm2; else paper-v1)")
     p.add_argument("--sender-word-limit", type=int, default=None,
                    help="the Sender's word limit in its prompt (default: the named model's, e.g. 40 for smollm2; else 250)")
-    p.add_argument("--sender-max-tokens", type=int, default=1024)
+    p.add_argument("--sender-max-tokens", type=int, default=None,
+                   help="a cap on each Sender reply (default: the named model's, e.g. 64 for smollm2; else 1024)")
     p.add_argument("--sender-temperature", type=float, default=0.7)
     p.add_argument("--sender-top-p", type=float, default=1.0)
     p.add_argument("--missing-argument", choices=["penalty", "raw"], default="penalty",

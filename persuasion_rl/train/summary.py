@@ -178,7 +178,7 @@ def _validation_lines(label: str, validation: ValidationSummary) -> list[str]:
         f"  reward (missing argument = penalty)        {_ci(validation.reward)}",
         f"  readable Receiver scores                   {_share(validation.rate('readable', among='asked'))}"
         f"   (first try {_share(validation.rate('first_try', among='asked'))})",
-        f"  replies without a closed <argument>        {_share(validation.rate('argument_missing'))}",
+        f"  replies without an argument              {_share(validation.rate('argument_missing'))}",
     ]
 
 

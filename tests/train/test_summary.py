@@ -70,7 +70,7 @@ def test_summary_text_names_what_a_researcher_reads(run_dir):
     assert "first validation (step 0, 5 replies)" in text and "last validation (step 4, 4 replies)" in text
     assert "95% CI [" in text and "+0.562" in text
     assert "readable Receiver scores                   4/4 (100%)   (first try 3/4 (75%))" in text
-    assert "replies without a closed <argument>        1/5 (20%)" in text
+    assert "replies without an argument              1/5 (20%)" in text
     assert "claim: Buses should be free." in text and "Receiver: 3.00 -> 4.00 (gain +1.00)" in text
 
 
