@@ -2,7 +2,8 @@
 
 For each Receiver x Receiver prompt version x ``min_digit_mass``, on two claim sets:
 
-* ``project``: the project's own claims (``persuasion_rl/assets/tiny_claims.jsonl``), with
+* ``project``: the project's own 96 claims (``persuasion_rl/assets/laptop_claims.jsonl`` and
+  ``tiny_claims.jsonl``, the laptop recipes' training and validation claims), with
   a generic argument for and against each (the claims come with no arguments);
 * ``corpus``: claims sampled (seeded) from Perspectrum in ``../shared/data``, the one shared
   corpus with real arguments on both sides: ``strong`` joins up to three of the claim's
@@ -35,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from persuasion_rl.assets.tiny import tiny_claims
+from persuasion_rl.train.tiny_data import project_claims
 from persuasion_rl.game import PromptConfig, Transcript
 from persuasion_rl.game.prompts import RECEIVER_PROMPTS
 from persuasion_rl.receivers import Receiver, ScoringConfig
@@ -61,7 +62,7 @@ class Case:
 
 def project_cases() -> list[Case]:
     cases = []
-    for row in tiny_claims():
+    for _, row, _ in project_claims():
         claim = row["claim"]
         lower = claim[0].lower() + claim[1:]
         cases.append(Case("project", claim, GENERIC_FOR.format(claim_lower=lower), GENERIC_AGAINST))
