@@ -34,9 +34,9 @@ def make_backend(settings: ReceiverSettings | str) -> ChatBackend:
     if settings.kind == "hf":
         return _local(settings.path, settings.name, settings)
     raise ReceiverSpecError(
-        "a persuasion.receiver.kind=vllm Receiver is served by verl's reward loop and reached only through its "
-        "reward_router_address (the static game); elsewhere use receiver=openai (an OpenAI-compatible server such "
-        "as `vllm serve` on the Receiver's GPUs) or a local model (kind tiny_cpu / hf)"
+        "a persuasion.receiver.kind=vllm Receiver is served by verl's reward loop (reward.reward_model.enable=true) and "
+        "reached only through its router; elsewhere use receiver=openai (any OpenAI-compatible server) or a local "
+        "model (kind tiny_cpu / hf)"
     )
 
 

@@ -10,8 +10,9 @@ Kinds:
 * ``tiny_cpu`` — a local transformers model, by default the project's tiny Receiver;
 * ``hf`` — a local transformers model at ``path``;
 * ``openai`` — an OpenAI-compatible endpoint (``endpoint`` and the served model ``name``);
-* ``vllm`` — served by verl's reward loop (static game); the reward reaches it through
-  verl's ``reward_router_address``, which turns it into an ``openai`` Receiver.
+* ``vllm`` — served by verl's reward loop; the static reward reaches it through verl's
+  ``reward_router_address`` and the dynamic agent loop through the same router (its
+  address handed over by ``verl_ext/agent_loop_manager.py``), as an ``openai`` Receiver.
 
 Spec strings: ``tiny``, ``smollm2``, ``gemma``, ``hf:PATH`` (or a bare local path), ``openai:BASE_URL#MODEL``
 (or ``http(s)://BASE_URL#MODEL``); the API key comes from ``$OPENAI_API_KEY``.
@@ -90,5 +91,5 @@ class ReceiverSettings:
 
     def served_at(self, endpoint: str, name: str) -> "ReceiverSettings":
         """This Receiver reached through an OpenAI-compatible ``endpoint`` serving ``name``
-        (verl's reward router for ``vllm`` and ``tiny_cpu`` in the static game)."""
+        (verl's reward-model router for ``vllm``, ``tiny_cpu`` and ``hf``, in both games)."""
         return replace(self, kind="openai", endpoint=endpoint, name=name)

@@ -251,6 +251,30 @@ def check_rollout_length(config: DictConfig, report: CheckReport) -> None:
                              f"response_length ({needed}): raise it or leave it unset")
 
 
+def check_dynamic_receiver(config: DictConfig, settings: PersuasionSettings, report: CheckReport) -> None:
+    """The dynamic game asks its Receiver between turns, during the rollout: verl's reward
+    model on its own pool, reached through the project's agent-loop manager, or an external
+    endpoint. Anything else fails only at the first rollout, after the GPUs are taken."""
+    from persuasion_rl.verl_ext.agent_loop_manager import MANAGER_CLASS, serves_receiver
+
+    reward_model = config.reward.reward_model
+    if settings.receiver.kind == "vllm" and not reward_model.enable:
+        report.errors.append("persuasion=dynamic has no Receiver: receiver=vllm is served by verl's reward loop, but "
+                             "reward.reward_model.enable=false; enable it, or use receiver=openai with an endpoint")
+        return
+    if not serves_receiver(config):
+        return
+    if not reward_model.enable_resource_pool:
+        report.errors.append("persuasion=dynamic needs the Receiver on its own pool (reward.reward_model.enable_resource_pool="
+                             "true): verl hands the agent loop its reward workers only then, and a colocated Receiver "
+                             "sleeps while the Sender generates")
+    manager = _select(config, "actor_rollout_ref.rollout.agent.agent_loop_manager_class")
+    if manager != MANAGER_CLASS:
+        report.errors.append(f"persuasion=dynamic with verl's reward model as the Receiver needs "
+                             f"actor_rollout_ref.rollout.agent.agent_loop_manager_class={MANAGER_CLASS} (got {manager!r}), "
+                             "which hands the agent loop the Receiver's router address")
+
+
 def _root_cause(error: BaseException) -> BaseException:
     while error.__cause__ is not None or error.__context__ is not None:
         error = error.__cause__ or error.__context__
@@ -305,6 +329,8 @@ def check_config(config: DictConfig, data_ready: bool = True) -> CheckReport:
     if settings.setting == "dynamic" and not (settings.agent_loop_config and Path(settings.agent_loop_config).is_file()):
         report.errors.append(f"persuasion=dynamic needs persuasion.agent_loop_config, the agent loop's registration yaml "
                              f"(got {settings.agent_loop_config!r})")
+    if settings.setting == "dynamic":
+        check_dynamic_receiver(config, settings, report)
     if data_ready:
         check_model_path("actor_rollout_ref.model.path", config.actor_rollout_ref.model.path, report)
         if config.algorithm.adv_estimator == "gae" or _select(config, "critic.enable"):

@@ -8,12 +8,14 @@ shared by all turns) is spent, and returns the final gain as ``reward_score`` (v
 it on the last response token, which is always a Sender token, and skips its reward loop
 for the row), with the per-round score trajectory in ``reward_extra_info``.
 
-The Receiver between turns: verl gives agent loops no handle to its reward-model servers,
-so the loop reaches the Receiver itself, through the one backend factory
-(``receivers/factory.py``) and the same ``PersuasionSettings`` the CLI checked —
-``persuasion.receiver.kind=openai`` (an OpenAI-compatible server, e.g. ``vllm serve`` on the
-Receiver's GPUs) or ``tiny_cpu``/``hf`` (a transformers model loaded once per worker
-process). The backend bounds the calls in flight (``persuasion.receiver.max_concurrency``:
+The Receiver between turns is, by default, the one verl's reward loop serves on its own
+pool (``receiver=vllm``; on the CPU ``tiny_cpu``/``hf``, the project's hf replica): the
+agent-loop manager (``agent_loop_manager.py``) writes its router's address into
+``persuasion.receiver.endpoint`` and the loop asks it there, under the name verl's replicas
+serve it by, through the one backend factory (``receivers/factory.py``) and the same
+``PersuasionSettings`` the CLI checked. ``receiver=openai`` is any external endpoint; a
+local ``tiny_cpu``/``hf`` Receiver with verl's reward model disabled is loaded once per
+worker process (the unit tests). The backend bounds the calls in flight (``persuasion.receiver.max_concurrency``:
 the HTTP client's limit, or the local model's largest batch). Each sample's Receiver costs
 (re-asks for an unreadable score, transport retries, timeouts) go into its extra info.
 """
@@ -38,16 +40,27 @@ from persuasion_rl.receivers import Receiver
 from persuasion_rl.receivers.base import backend_control_tokens
 from persuasion_rl.receivers.factory import cached_backend
 from persuasion_rl.receivers.receiver import SampleCalls
-from persuasion_rl.receivers.settings import LOCAL_KINDS, ReceiverSettings
+from persuasion_rl.receivers.settings import LOCAL_KINDS, ReceiverSettings, ReceiverSpecError
 from persuasion_rl.train.settings import PersuasionSettings
+
+from .agent_loop_manager import MANAGER_CLASS, served_receiver_name, serves_receiver
 
 logger = logging.getLogger(__name__)
 
 AGENT_NAME = "persuasion_dynamic"
 
 
-def loop_receiver(settings: ReceiverSettings, reward_model_path: str | None) -> ReceiverSettings:
-    """The Receiver the loop loads itself: a local model defaults to the reward model's path."""
+def loop_receiver(settings: ReceiverSettings, config) -> ReceiverSettings:
+    """Where the loop asks the Receiver: verl's reward-model router when verl serves it (its
+    address set by the agent-loop manager), an external endpoint as configured, or a local
+    model (by default at the reward model's path) loaded in this worker."""
+    if serves_receiver(config):
+        if not settings.endpoint:
+            raise ReceiverSpecError(
+                "the dynamic game's Receiver is verl's reward model, but the agent loop got no router address: set "
+                f"actor_rollout_ref.rollout.agent.agent_loop_manager_class={MANAGER_CLASS} (configs/persuasion/dynamic.yaml)")
+        return settings.served_at(settings.endpoint, served_receiver_name(config))
+    reward_model_path = OmegaConf.select(config, "reward.reward_model.model_path", default=None)
     if settings.kind in LOCAL_KINDS and not settings.path and reward_model_path:
         return replace(settings, path=reward_model_path)
     return settings
@@ -81,9 +94,8 @@ class PersuasionAgentLoop(AgentLoopBase):
         self.response_length = self.rollout_config.response_length
         self.sender_turn_tokens = self.settings.sender_turn_tokens or self.response_length
         self.game_config = self.settings.game_config()
-        reward_model_path = self.config.reward.get("reward_model", {}).get("model_path")
         # one backend per worker process; the backend bounds the calls in flight (max_concurrency)
-        backend = cached_backend(loop_receiver(self.settings.receiver, reward_model_path))
+        backend = cached_backend(loop_receiver(self.settings.receiver, self.config))
         # the Sender guard knows the Receiver tokenizer's control tokens when the Receiver is local
         self.game_config = replace(self.game_config, guard=GuardConfig(control_tokens=backend_control_tokens(backend)))
         self.receiver = Receiver(backend, self.game_config.prompts, self.settings.scoring())

@@ -22,9 +22,23 @@ from .bootstrap import cpu_selected
 logger = logging.getLogger(__name__)
 
 
+def log_to_console() -> None:
+    """Ray starts this process with no logging set up, so the project's INFO lines (the
+    platform, where the dynamic game's Receiver is served) would be dropped: they go to
+    stderr, which Ray forwards to the driver's console."""
+    project = logging.getLogger("persuasion_rl")
+    if not project.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        project.addHandler(handler)
+        project.setLevel(logging.INFO)
+        project.propagate = False  # once, whatever the root logger has
+
+
 class PersuasionTaskRunnerImpl(BaseTaskRunner):
     def run(self, config):
         """verl's TaskRunner.run (``verl/trainer/main_ppo_v0.py``) with our trainer class."""
+        log_to_console()
         from omegaconf import OmegaConf
 
         from verl.trainer.ppo.utils import create_rl_dataset, create_rl_sampler, need_critic, need_reference_policy

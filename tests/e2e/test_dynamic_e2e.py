@@ -1,6 +1,7 @@
 """The dynamic game (3 rounds) through verl's real GRPO trainer on this CPU: the project's
-agent loop plays Sender turns through verl's rollout server and the tiny Receiver between
-turns, and returns the final gain as the reward."""
+agent loop plays Sender turns through verl's rollout server and asks the tiny Receiver
+between turns — verl's reward model, served under Ray on its own pool behind verl's router
+(the code path of vLLM replicas on GPUs) — and returns the final gain as the reward."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from persuasion_rl.train.smoke import check_run
 
 from .conftest import finite, train
 
@@ -38,9 +41,17 @@ def test_two_grpo_steps_of_the_dynamic_game(dynamic_run):
         # pushes this metric towards 1 (docs/cpu_support.md)
         assert metrics["training/rollout_probs_diff_max"] < 1e-3
         # the Receiver's costs are counted per sample, as in the static game: re-asks for an
-        # unreadable score, and the client's retries (none: the local Receiver has no transport)
+        # unreadable score, and the HTTP client's retries (none: the served Receiver is healthy)
         calls = ["persuasion/parse_failure_rate", "receiver/retries", "receiver/timeouts", "receiver/errors"]
         assert all(k in metrics and finite(metrics[k]) for k in calls), {k: metrics.get(k) for k in calls}
         assert 0.0 <= metrics["persuasion/parse_failure_rate"] <= 1.0
         assert metrics["receiver/retries"] == metrics["receiver/timeouts"] == metrics["receiver/errors"] == 0.0
     assert (dynamic_run.run_dir / "checkpoints" / "global_step_2" / "actor").is_dir()
+    assert check_run(dynamic_run.run_dir, 2, "dynamic") == []  # what scripts/gpu_smoke.sh checks on GPUs
+
+
+def test_the_receiver_is_the_reward_model_verl_serves_under_ray(dynamic_run):
+    """No server started by hand and none loaded in the agent loop: the manager found verl's
+    reward-model router, and the Receiver's replica answered there."""
+    [line] = [line for line in dynamic_run.stdout.splitlines() if "dynamic game: the Receiver is verl's reward model" in line]
+    assert "behind its router at http://" in line and "tiny" in line

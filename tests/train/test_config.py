@@ -12,6 +12,7 @@ from persuasion_rl.train.checks import ConfigCheckError, check_config, required_
 from persuasion_rl.train.compose import ComposeError
 from persuasion_rl.train.runner import plan_run
 from persuasion_rl.train.settings import PersuasionSettings
+from persuasion_rl.verl_ext.agent_loop_manager import MANAGER_CLASS
 from persuasion_rl.verl_ext.reward import RewardSettings
 
 # the main recipes take their models from persuasion_rl.assets.real (the real-models work)
@@ -83,7 +84,8 @@ def test_the_main_recipes_use_the_real_models_and_validate_before_and_after():
         assert config.trainer.val_before_train and config.trainer.test_freq == config.trainer.total_training_steps
         assert not plan.report.errors  # the missing data is built by `train`, not an error
     assert plan_run("smol_cpu_grpo").config.reward.reward_model.model_path == smol
-    assert plan_run("smol_cpu_grpo_dynamic").config.persuasion.receiver.path == smol
+    dynamic = plan_run("smol_cpu_grpo_dynamic").config  # the same Receiver verl serves, in both games
+    assert dynamic.reward.reward_model.enable and dynamic.reward.reward_model.model_path == smol
     assert real_path("train", "smollm2", "static", 250, 250) != real_path("train", "gemma", "static", 250, 250)
 
 
@@ -103,6 +105,11 @@ def test_paper_recipes_have_the_papers_setup():
     assert grpo.actor_rollout_ref.actor.use_kl_loss
     assert ppo.algorithm.adv_estimator == "gae" and ppo.algorithm.kl_ctrl.kl_coef == 0.001 and ppo.algorithm.use_kl_in_reward
     assert ppo.critic.model.path == ppo.actor_rollout_ref.model.path
+    for recipe in ("paper_grpo_dynamic", "paper_ppo_dynamic"):  # the static recipes' Receiver pool and GPU layout
+        dynamic = plan_run(recipe).config
+        assert dynamic.reward.reward_model.enable and dynamic.reward.reward_model.rollout.name == "vllm"
+        assert dynamic.persuasion.receiver.kind == "vllm" and required_gpus(dynamic) == 4
+        assert dynamic.trainer.n_gpus_per_node == grpo.trainer.n_gpus_per_node
 
 
 @pytest.mark.parametrize("persuasion,algo,scoring", itertools.product(("static", "dynamic"), ("grpo", "ppo"), ("expected", "sample")))
@@ -115,6 +122,7 @@ def test_groups_combine(persuasion, algo, scoring):
     if persuasion == "dynamic":
         assert config.actor_rollout_ref.rollout.agent.agent_loop_config_path.endswith("agent_loops/persuasion_dynamic.yaml")
         assert config.data.train_files.endswith("rl2-dynamic-s250-r250/train.parquet")
+        assert config.actor_rollout_ref.rollout.agent.agent_loop_manager_class == MANAGER_CLASS
 
 
 def test_receiver_options():

@@ -22,9 +22,11 @@ LAYOUTS = [
     ("README.md", "launch/single_node.sh paper_grpo", "paper_grpo", "", [4]),
     ("README.md", "RECIPE=paper_ppo sbatch launch/slurm.sbatch", "paper_ppo", "trainer.nnodes=1", [4]),
     ("README.md", "train paper_grpo trainer.nnodes=2", "paper_grpo", "trainer.nnodes=2", [4, 4]),
-    ("launch/README.md", "CUDA_VISIBLE_DEVICES=0,1,2,3 launch/single_node.sh paper_grpo_dynamic\n"
-     "trainer.n_gpus_per_node=4 persuasion.receiver.endpoint=http://localhost:8001/v1",
-     "paper_grpo_dynamic", "trainer.n_gpus_per_node=4 persuasion.receiver.endpoint=http://localhost:8001/v1", [4]),
+    ("launch/README.md", "launch/single_node.sh paper_grpo_dynamic      # 4 GPUs", "paper_grpo_dynamic", "", [4]),
+    ("launch/README.md", "CUDA_VISIBLE_DEVICES=0,1,2,3 launch/single_node.sh\npaper_grpo_dynamic receiver=openai "
+     "persuasion.receiver.endpoint=http://localhost:8001/v1\npersuasion.receiver.name=meta-llama/Llama-3.1-8B-Instruct "
+     "trainer.n_gpus_per_node=4", "paper_grpo_dynamic", "receiver=openai persuasion.receiver.endpoint=http://localhost:8001/v1 "
+     "persuasion.receiver.name=meta-llama/Llama-3.1-8B-Instruct trainer.n_gpus_per_node=4", [4]),
     ("launch/slurm.sbatch", "RECIPE=paper_grpo sbatch --nodes=2 launch/slurm.sbatch trainer.n_gpus_per_node=2 reward.reward_model.nnodes=2",
      "paper_grpo", "trainer.nnodes=2 trainer.n_gpus_per_node=2 reward.reward_model.nnodes=2", [4, 4]),
     ("launch/slurm.sbatch", "RECIPE=paper_grpo sbatch --nodes=2 launch/slurm.sbatch trainer.n_gpus_per_node=2 reward.reward_model.nnodes=2",
@@ -64,9 +66,8 @@ def test_documented_layouts_pass_every_check(document, text, recipe, overrides, 
 
 
 def test_a_layout_verl_rejects_is_caught_before_ray(monkeypatch, tmp_path):
-    _machine(monkeypatch, [6])  # the old 8-GPU dynamic example: 16 samples over 6 GPUs
-    plan = plan_run("paper_grpo_dynamic", ["trainer.n_gpus_per_node=6", "persuasion.receiver.endpoint=http://127.0.0.1:8001/v1",
-                                           *_local_models_and_data(tmp_path, "dynamic")])
+    _machine(monkeypatch, [8])  # the old 8-GPU dynamic example: 16 samples over 6 trainer GPUs (+ 2 Receiver GPUs)
+    plan = plan_run("paper_grpo_dynamic", ["trainer.n_gpus_per_node=6", *_local_models_and_data(tmp_path, "dynamic")])
     assert any("verl's validate_config rejects the config: real_train_batch_size (16) must be divisible" in e
                for e in plan.report.errors), plan.report.errors
 
@@ -95,7 +96,7 @@ def test_use_v1_is_one_line_naming_the_trainer():
 def test_the_senders_rollout_context_is_prompt_plus_response():
     config = plan_run("paper_grpo").config
     assert config.actor_rollout_ref.rollout.max_model_len == 2048 + 512
-    dynamic = plan_run("paper_grpo_dynamic", ["persuasion.receiver.endpoint=http://127.0.0.1:8001/v1"]).config
+    dynamic = plan_run("paper_grpo_dynamic").config
     assert dynamic.actor_rollout_ref.rollout.max_model_len == 2048 + 3072
     plan = plan_run("paper_grpo", ["actor_rollout_ref.rollout.max_model_len=1024"])
     assert any("max_model_len=1024 is below prompt_length + response_length (2560)" in e for e in plan.report.errors)
@@ -113,3 +114,22 @@ def test_receiver_names_follow_absolute_and_home_paths(monkeypatch, tmp_path):
         # vLLM serves the model under its path: the name the reward function sends must be the same
         assert config.persuasion.receiver.name == absolute
         assert config.reward.custom_reward_function.reward_kwargs.receiver_model == absolute
+
+
+@pytest.mark.parametrize("overrides,error", [
+    (["reward.reward_model.enable=false"], "persuasion=dynamic has no Receiver: receiver=vllm is served by verl's reward loop"),
+    (["reward.reward_model.enable_resource_pool=false"], "needs the Receiver on its own pool"),
+    (["actor_rollout_ref.rollout.agent.agent_loop_manager_class=null"], "hands the agent loop the Receiver's router address"),
+])
+def test_a_dynamic_game_without_a_receiver_stops_before_any_gpu(overrides, error, monkeypatch, tmp_path):
+    _machine(monkeypatch, [4])
+    plan = plan_run("paper_grpo_dynamic", [*overrides, *_local_models_and_data(tmp_path, "dynamic")])
+    assert any(error in e for e in plan.report.errors), plan.report.errors
+
+
+def test_train_refuses_a_dynamic_game_without_its_receiver_before_ray(capsys):
+    from persuasion_rl.cli import main
+
+    assert main(["train", "tiny_cpu_grpo_dynamic", "actor_rollout_ref.rollout.agent.agent_loop_manager_class=null"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("persuasion-rl: error: the training config has") and "agent_loop_manager_class=" in err

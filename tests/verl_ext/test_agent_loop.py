@@ -16,6 +16,7 @@ from persuasion_rl.game.turn import ReceiverTurn
 from persuasion_rl.receivers import factory
 from persuasion_rl.receivers.settings import ReceiverSettings, ReceiverSpecError
 from persuasion_rl.verl_ext.agent_loop import AGENT_NAME, PersuasionAgentLoop, loop_receiver
+from persuasion_rl.verl_ext.agent_loop_manager import ServedReceiverError, router_address, with_receiver_endpoint
 from tests.conftest import LoopbackServer
 from tests.receivers.faulty_server import scripted_app
 
@@ -145,15 +146,39 @@ def test_receiver_failure_mid_game_fails_loudly(tiny_assets, monkeypatch):
         play(tiny_assets, server, prepare=unreadable_reply(monkeypatch, 2, []))
 
 
+def _reward(enable: bool, **kwargs) -> OmegaConf:
+    return OmegaConf.create({"reward": {"reward_model": {"enable": enable, "model_path": "/models/r"},
+                                        "custom_reward_function": {"reward_kwargs": kwargs}},
+                             "persuasion": {"receiver": {"kind": "vllm"}}})
+
+
 def test_unreachable_receiver_kind_is_a_clear_error():
     with pytest.raises(ReceiverSpecError, match="receiver=openai"):
-        factory.make_backend(loop_receiver(ReceiverSettings("vllm"), None))
+        factory.make_backend(loop_receiver(ReceiverSettings("vllm"), _reward(False)))
 
 
 def test_a_local_receiver_defaults_to_the_reward_models_path():
-    assert loop_receiver(ReceiverSettings("tiny_cpu"), "/models/r").path == "/models/r"
-    assert loop_receiver(ReceiverSettings("tiny_cpu", path="/mine"), "/models/r").path == "/mine"
-    assert loop_receiver(ReceiverSettings("openai", endpoint="http://h/v1", name="m"), "/models/r").path is None
+    assert loop_receiver(ReceiverSettings("tiny_cpu"), _reward(False)).path == "/models/r"
+    assert loop_receiver(ReceiverSettings("tiny_cpu", path="/mine"), _reward(False)).path == "/mine"
+    assert loop_receiver(ReceiverSettings("openai", endpoint="http://h/v1", name="m"), _reward(False)).path is None
+
+
+def test_a_receiver_verl_serves_is_asked_at_its_router_under_its_served_name():
+    trainers = _reward(True)
+    config = with_receiver_endpoint(trainers, "10.0.0.1:4321")
+    served = loop_receiver(ReceiverSettings("vllm", endpoint=config.persuasion.receiver.endpoint), config)
+    assert (served.kind, served.endpoint, served.name) == ("openai", "http://10.0.0.1:4321/v1", "/models/r")
+    renamed = with_receiver_endpoint(_reward(True, receiver_model="/abs/r"), "h:1")
+    assert loop_receiver(ReceiverSettings("tiny_cpu", endpoint="http://h:1/v1"), renamed).name == "/abs/r"
+    assert trainers.persuasion.receiver.get("endpoint") is None  # the trainer's own config is not changed
+    # served, but no address handed over (another agent-loop manager): one clear error, not a local load
+    with pytest.raises(ReceiverSpecError, match="agent_loop_manager_class=persuasion_rl.verl_ext.agent_loop_manager"):
+        loop_receiver(ReceiverSettings("tiny_cpu"), _reward(True))
+
+
+def test_the_router_address_needs_the_reward_workers_verl_streams_rewards_through():
+    with pytest.raises(ServedReceiverError, match="enable_resource_pool=true"):
+        router_address(None)
 
 
 def test_the_loop_plays_the_validated_settings(tiny_assets):

@@ -249,6 +249,38 @@ def test_custom_reward_function_gets_router_address_and_reward_kwargs():
         assert keyword in run_single, f"{VERL}: the reward function is no longer called with {keyword}"
 
 
+# ---- the dynamic game's Receiver (agent_loop_manager.py) --------------------------------
+
+
+def test_agent_loop_manager_class_gets_the_reward_workers_that_know_the_router():
+    """verl builds the reward loop (and its router) before the agent-loop manager, creates the
+    manager from actor_rollout_ref.rollout.agent.agent_loop_manager_class, and hands it the
+    reward-loop workers exactly when the reward model has its own pool; each worker holds
+    the router's address, read through Ray's ``__ray_call__``."""
+    import ray
+    from verl.experimental.agent_loop.agent_loop import AgentLoopManager, AgentLoopWorker
+    from verl.experimental.reward_loop.reward_loop import RewardLoopManager, RewardLoopWorker
+    from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+    from verl.workers.config.rollout import AgentLoopConfig
+
+    init = source(RayPPOTrainer.init_workers)
+    assert '.get("agent", {}).get("agent_loop_manager_class")' in init, VERL
+    assert 'load_class_from_fqn(manager_class_fqn, "AgentLoopManager")' in init, VERL
+    assert init.index("RewardLoopManager(") < init.index("AgentLoopManager.create("), VERL
+    assert "reward_loop_worker_handles=reward_loop_worker_handles" in init, VERL
+    assert "self.reward_loop_manager.reward_loop_workers if enable_agent_reward_loop else None" in init, VERL
+    assert "enable_agent_reward_loop = not self.use_rm or self.config.reward.reward_model.enable_resource_pool" in init, VERL
+    assert "agent_loop_manager_class" in AgentLoopConfig.__dataclass_fields__, VERL
+    assert params(AgentLoopManager.__init__) == ["config", "llm_client", "teacher_client", "reward_loop_worker_handles"], VERL
+    assert "self.config,\n" in source(AgentLoopManager._init_agent_loop_workers), f"{VERL}: workers no longer get the manager's config"
+    assert "self.reward_router_address = reward_router_address" in source(RewardLoopWorker.__init__), VERL
+    assert ".remote(self.config, self.reward_router_address)" in source(RewardLoopManager._init_reward_loop_workers), VERL
+    assert "self.reward_router_address = self.reward_model_manager.get_router_address()" in source(RewardLoopManager.__init__), VERL
+    # the agent loop's own reward_score keeps verl from scoring the row again
+    assert "if final_output.reward_score is None and enable_async_reward" in source(AgentLoopWorker._compute_score), VERL
+    assert "def __ray_call__(" in source(ray.actor._modify_class), f"ray {ray.__version__}: actors lost __ray_call__"
+
+
 # ---- monkeypatch (patches.py) and config-only workarounds -----------------------------
 
 
