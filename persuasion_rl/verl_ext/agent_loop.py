@@ -22,6 +22,7 @@ the HTTP client's limit, or the local model's largest batch). Each sample's Rece
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, replace
@@ -35,7 +36,7 @@ from persuasion_rl.data.verl_row import row_prior
 from persuasion_rl.game import parse_receiver_reply
 from persuasion_rl.game.engine import Game
 from persuasion_rl.game.turn import ReceiverTurn
-from persuasion_rl.game.guard import GuardConfig
+from persuasion_rl.game.guard import GuardConfig, tokenizer_control_tokens
 from persuasion_rl.receivers import Receiver
 from persuasion_rl.receivers.base import backend_control_tokens
 from persuasion_rl.receivers.factory import cached_backend
@@ -64,6 +65,24 @@ def loop_receiver(settings: ReceiverSettings, config) -> ReceiverSettings:
     if settings.kind in LOCAL_KINDS and not settings.path and reward_model_path:
         return replace(settings, path=reward_model_path)
     return settings
+
+
+def receiver_control_tokens(backend, config) -> frozenset[str]:
+    """The control tokens of the Receiver's tokenizer, for the Sender guard: a local model's,
+    or, for the Receiver verl serves, its tokenizer's, loaded as verl loads the static
+    reward's ``reward_model_tokenizer`` (``RewardLoopWorker._init_reward_fn``)."""
+    if serves_receiver(config):
+        return _served_control_tokens(str(config.reward.reward_model.model_path))
+    return backend_control_tokens(backend)
+
+
+@functools.lru_cache(maxsize=None)
+def _served_control_tokens(model_path: str) -> frozenset[str]:
+    """Once per worker process: verl builds an agent loop per sample."""
+    from verl.utils import hf_tokenizer
+    from verl.utils.fs import copy_to_local
+
+    return tokenizer_control_tokens(hf_tokenizer(copy_to_local(model_path), trust_remote_code=True))
 
 
 def turn_closer_ids(tokenizer) -> list[int]:
@@ -96,8 +115,8 @@ class PersuasionAgentLoop(AgentLoopBase):
         self.game_config = self.settings.game_config()
         # one backend per worker process; the backend bounds the calls in flight (max_concurrency)
         backend = cached_backend(loop_receiver(self.settings.receiver, self.config))
-        # the Sender guard knows the Receiver tokenizer's control tokens when the Receiver is local
-        self.game_config = replace(self.game_config, guard=GuardConfig(control_tokens=backend_control_tokens(backend)))
+        # the Sender guard knows the Receiver tokenizer's control tokens (local, or the one verl serves)
+        self.game_config = replace(self.game_config, guard=GuardConfig(control_tokens=receiver_control_tokens(backend, self.config)))
         self.receiver = Receiver(backend, self.game_config.prompts, self.settings.scoring())
         self.closer = turn_closer_ids(self.tokenizer)
 

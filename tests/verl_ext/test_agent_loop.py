@@ -176,6 +176,20 @@ def test_a_receiver_verl_serves_is_asked_at_its_router_under_its_served_name():
         loop_receiver(ReceiverSettings("tiny_cpu"), _reward(True))
 
 
+def test_the_guard_knows_the_served_receivers_control_tokens(tiny_assets):
+    """A Receiver reached over HTTP has no tokenizer at hand; the one verl serves is read from
+    its path, as verl gives the static reward its reward_model_tokenizer."""
+    from persuasion_rl.game.guard import tokenizer_control_tokens
+    from persuasion_rl.verl_ext.agent_loop import receiver_control_tokens
+
+    config = _reward(True)
+    config.reward.reward_model.model_path = str(tiny_assets.receiver)
+    remote = factory.make_backend(ReceiverSettings("openai", endpoint="http://127.0.0.1:9/v1", name="m"))
+    tokens = receiver_control_tokens(remote, config)
+    assert "<|im_end|>" in tokens and tokens == tokenizer_control_tokens(AutoTokenizer.from_pretrained(tiny_assets.receiver))
+    assert receiver_control_tokens(remote, _reward(False)) == frozenset()  # an external endpoint: the common formats only
+
+
 def test_the_router_address_needs_the_reward_workers_verl_streams_rewards_through():
     with pytest.raises(ServedReceiverError, match="enable_resource_pool=true"):
         router_address(None)
