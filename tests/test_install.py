@@ -28,6 +28,12 @@ MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(35, 4, -1)] + [
 SDIST_ONLY = ["antlr4-python3-runtime==4.9.3"]
 CUDA_PLATFORM = [*(arg for tag in MANYLINUX for arg in ("--platform", tag)), "--python-version", "3.11",
                  "--implementation", "cp", "--only-binary=:all:"]
+# Each wheel's METADATA is read with HTTP range requests instead of downloading the wheel:
+# the same metadata for the same resolver. An index without PEP 658 metadata files (this
+# machine's PyPI proxy) otherwise makes pip download every wheel it considers, ~4.7 GB of
+# CUDA builds. Measured side by side here: 143 s downloading, 68 s with range requests,
+# the same 270 packages. pip downloads the whole wheel where a server refuses ranges.
+LAZY_METADATA = ["--use-feature=fast-deps"]
 
 
 def _index_only_env() -> dict[str, str]:
@@ -53,7 +59,7 @@ def test_gpu_install_resolves_to_the_pinned_stack(tmp_path):
     [wheel] = tmp_path.glob("persuasion_rl-*.whl")
     report = tmp_path / "report.json"
     _run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
-          "--find-links", str(tmp_path), *CUDA_PLATFORM, f"{wheel}[vllm]"], env, timeout=1500)
+          "--find-links", str(tmp_path), *CUDA_PLATFORM, *LAZY_METADATA, f"{wheel}[vllm]"], env, timeout=1500)
     resolved = {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in json.loads(report.read_text())["install"]}
     assert {name: resolved.get(name) for name in PINNED_GPU_STACK} == PINNED_GPU_STACK
     assert any(name.startswith("nvidia-") for name in resolved), "torch resolved without its CUDA libraries"
