@@ -84,20 +84,22 @@ def trainer_gpus(gpus: int) -> int:
 def model_overrides(model: str, data: Path | None, setting: str) -> list[str]:
     """Sender and Receiver, and the data with this Receiver's priors: a named real model's
     are built by ``train`` (``run.prepare_real``); a folder's come from ``data export``."""
-    from persuasion_rl.assets.models import receiver_defaults
+    from persuasion_rl.assets.models import receiver_defaults, sender_defaults
     from persuasion_rl.assets.real import REAL_MODELS
 
     from .settings import PersuasionSettings
     from .tiny_data import real_path
 
-    defaults = receiver_defaults(model)
-    words = (PersuasionSettings.sender_word_limit, PersuasionSettings.receiver_word_limit)
-    game = [f"persuasion.receiver_prompt={defaults.receiver_prompt}", f"persuasion.min_digit_mass={defaults.min_digit_mass}"]
+    # the prompts and thresholds each model is played with (assets/models.py), as eval does
+    receiver, sender = receiver_defaults(model), sender_defaults(model)
+    game = [f"persuasion.receiver_prompt={receiver.receiver_prompt}", f"persuasion.min_digit_mass={receiver.min_digit_mass}",
+            f"persuasion.sender_prompt={sender.sender_prompt}", f"persuasion.sender_word_limit={sender.sender_word_limit}"]
     if model in REAL_MODELS:
         if data is not None:
             raise SmokeError(f"--data is for a model folder; {model}'s data is built from the project's claims")
         # the files train's preparation builds (tiny_data.build_real_data) for these settings
-        files = [real_path(kind, model, setting, *words, defaults.min_digit_mass, defaults.receiver_prompt) for kind in ("train", "val")]
+        files = [real_path(kind, model, setting, sender.sender_word_limit, PersuasionSettings.receiver_word_limit,
+                           receiver.min_digit_mass, receiver.receiver_prompt, sender.sender_prompt) for kind in ("train", "val")]
         path = real_path("model", model)
         return [f"actor_rollout_ref.model.path={path}", f"reward.reward_model.model_path={path}", f"run.prepare_real={model}",
                 f"data.train_files={files[0]}", f"data.val_files={files[1]}", *game]

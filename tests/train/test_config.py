@@ -12,6 +12,7 @@ from persuasion_rl.train.checks import ConfigCheckError, check_config, required_
 from persuasion_rl.train.compose import ComposeError
 from persuasion_rl.train.runner import plan_run
 from persuasion_rl.train.settings import PersuasionSettings
+from persuasion_rl.train.tiny_data import tiny_path
 from persuasion_rl.verl_ext.agent_loop_manager import MANAGER_CLASS
 from persuasion_rl.verl_ext.reward import RewardSettings
 
@@ -121,7 +122,7 @@ def test_groups_combine(persuasion, algo, scoring):
     reward_kwargs_fit_the_reward_function(config)
     if persuasion == "dynamic":
         assert config.actor_rollout_ref.rollout.agent.agent_loop_config_path.endswith("agent_loops/persuasion_dynamic.yaml")
-        assert config.data.train_files.endswith("rl2-dynamic-s250-r250/train.parquet")
+        assert config.data.train_files == tiny_path("train", "dynamic")  # the dynamic rows (folder named by TinyDataSpec)
         assert config.actor_rollout_ref.rollout.agent.agent_loop_manager_class == MANAGER_CLASS
 
 

@@ -16,7 +16,7 @@ import pytest
 from persuasion_rl.assets.tiny import build_tiny_models
 from persuasion_rl.train import checks, smoke
 from persuasion_rl.train.runner import plan_run
-from persuasion_rl.train.tiny_data import TinyDataSpec, build_tiny_data
+from persuasion_rl.train.tiny_data import TinyDataSpec, build_tiny_data, real_path
 from persuasion_rl.verl_ext.agent_loop_manager import MANAGER_CLASS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,11 @@ def test_the_runs_are_the_paper_recipes_on_the_small_model(tmp_path):
         assert config.reward.reward_model.enable and config.reward.reward_model.enable_resource_pool
         assert (config.trainer.n_gpus_per_node, config.reward.reward_model.n_gpus_per_node) == (2, 1)
         assert config.trainer.total_training_steps == config.trainer.save_freq == config.trainer.test_freq == 2
-        assert config.persuasion.receiver_prompt == "small-v1" and config.run.prepare_real == "smollm2"
+        assert config.persuasion.receiver_prompt == config.persuasion.sender_prompt == "small-v1"
+        assert config.run.prepare_real == "smollm2"
+        game = config.persuasion  # the files train's preparation builds for these settings (runner._prepare_real)
+        assert config.data.train_files == real_path("train", "smollm2", game.setting, game.sender_word_limit, game.receiver_word_limit,
+                                                    game.min_digit_mass, game.receiver_prompt, game.sender_prompt)
         assert Path(config.run.dir) == run.run_dir
     dynamic = plan_run(runs[1].recipe, runs[1].overrides).config
     assert dynamic.persuasion.setting == "dynamic" and dynamic.actor_rollout_ref.rollout.agent.agent_loop_manager_class == MANAGER_CLASS
@@ -71,7 +75,8 @@ def test_a_model_folder_brings_data_exported_for_it(tmp_path):
         plan = plan_run(run.recipe, run.overrides)
         assert plan.report.ok, plan.report.errors
         assert plan.config.data.train_files == str(data / run.setting / "train.parquet")
-        assert plan.config.persuasion.receiver_prompt == "paper-v1"  # no measured defaults for an unnamed folder
+        # no measured defaults for an unnamed folder: the paper's prompts
+        assert plan.config.persuasion.receiver_prompt == plan.config.persuasion.sender_prompt == "paper-v1"
 
 
 def test_without_a_gpu_it_refuses_before_anything_starts():
