@@ -93,7 +93,7 @@ def _evaluate(out: Path, name: str, sender: str, claims: Path, selection: list[s
               receivers: list[str]) -> Path:
     folder = out / "eval" / name
     args = ["eval", "--sender", sender, "--sender-name", name, "--claims", str(claims), *selection, "--limit", str(limit),
-            "--setting", "static", "--mode", "expected", "--no-confidence", "--out", str(folder), *sender_flags]
+            "--setting", "static", "--mode", "expected", "--no-confidence", "--no-final-reply", "--out", str(folder), *sender_flags]
     for receiver in receivers:
         args += ["--receiver", receiver]
     if cli(args) != 0:
