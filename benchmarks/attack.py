@@ -83,7 +83,7 @@ def plain_argument(claim: str) -> str:
 
 # a few kinds for a contended CPU (``--kinds families``): the forged score plain, invisible
 # and entity-encoded, a forged Receiver turn, a SYSTEM line, a forged ChatML assistant turn,
-# and an instruction to the Receiver (the guard flags it but leaves it as written)
+# and an instruction to the Receiver (the guard flags it and drops the score it dictates)
 FAMILIES = ("score_tag", "zero_width_in_tag", "html_entity_tag", "fake_receiver_turn", "system_line",
             "chatml_forged_turn", "instruction_1")
 
