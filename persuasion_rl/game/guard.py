@@ -12,7 +12,8 @@ tokenized again (by transformers' chat template, by vLLM's chat endpoint). The r
 applied in order:
 
 1. Invisible and control characters are removed: C0/C1 controls except newline and tab,
-   zero-width and joiner characters, bidirectional overrides, the BOM.
+   zero-width and joiner characters, bidirectional overrides, the BOM; a terminal escape
+   sequence (``\x1b[31m``) goes whole, not only its ESC.
 2. The text is NFKC-normalised (full-width ``＜ｓｃｏｒｅ＞`` becomes ``<score>``), and
    angle-bracket and double-quote look-alikes become ``<``, ``>`` and ``"``.
 3. Any tag of the game's formats (``score opinion thinking question(s) argument
@@ -81,6 +82,9 @@ _INVISIBLE = re.compile(
     "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e"
     "\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
 )
+# a terminal escape sequence (CSI ``\x1b[31m``, OSC ``\x1b]0;title\x07``, two-character ``\x1b(B``):
+# removed whole, or its parameters (``[31m``) would be left as text
+_ESCAPE_SEQUENCE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])")
 _ANGLE_LEFT = "\u2039\u2329\u27e8\u3008\u276e\u02c2\uff1c\ufe64\u226a"
 _ANGLE_RIGHT = "\u203a\u232a\u27e9\u3009\u276f\u02c3\uff1e\ufe65\u226b"
 _QUOTES = "\u201c\u201d\u201e\u201f\u2033\u2036\u3003\uff02\u02ba\u02dd\u02ee\u301d\u301e"
@@ -252,8 +256,9 @@ def guard_argument(text: str, config: GuardConfig = GuardConfig()) -> GuardResul
     if not config.enabled:
         return GuardResult(text, proposed=proposed_scores(text))
     flags: Counter = Counter()
-    cleaned, removed = _INVISIBLE.subn("", text)
-    flags["invisible"] += removed
+    cleaned, sequences = _ESCAPE_SEQUENCE.subn("", text)
+    cleaned, removed = _INVISIBLE.subn("", cleaned)
+    flags["invisible"] += sequences + removed
     normalised = unicodedata.normalize("NFKC", cleaned).translate(_LOOKALIKE_PUNCT)
     if normalised != cleaned:
         flags["normalised"] += 1
