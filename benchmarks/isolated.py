@@ -157,13 +157,20 @@ def _command(recipe: str, overrides: list[str], runs_root: Path, env: dict | Non
     return command, full_env
 
 
+def experiment_name(recipe: str, overrides: list[str]) -> str:
+    """The run's folder name under the runs root: ``run.dir`` is ``${run.root}/${trainer.experiment_name}``
+    (configs/persuasion_trainer.yaml), the recipe's name unless an override (the last one wins) renames it."""
+    names = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("trainer.experiment_name=")]
+    return names[-1] if names else recipe
+
+
 def run_train(runs_root: Path, recipe: str, overrides: list[str], env: dict | None = None,
               timeout_s: float = 900, watch: Optional[Callable[[RunHandle], bool]] = None) -> IsolatedRun:
     """``watch``, if given, sees the run while it trains (e.g. to crash it, or to break the
     Receiver it calls) and returns True once it has nothing more to do."""
     temp_dir = tempfile.mkdtemp(prefix="prlray", dir="/tmp")  # short: Ray's socket paths are length-limited
     command, full_env = _command(recipe, overrides, runs_root, env, temp_dir)
-    run_dir = Path(runs_root) / recipe
+    run_dir = Path(runs_root) / experiment_name(recipe, overrides)
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=package_parent(), env=full_env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)

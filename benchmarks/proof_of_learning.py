@@ -67,7 +67,7 @@ def _train(out: Path, algo: str, steps: int, extra: list[str]) -> Path:
     if run.returncode != 0:
         raise SystemExit(f"training {algo} failed (exit {run.returncode}); log: {out / f'train_{algo}.log'}")
     logger.info("%s: %d steps in %.0f s (peak %.1f GiB)", algo, steps, run.wall_s, run.peak_memory_gib)
-    return run_dir / f"pol_{algo}"  # the run folder follows trainer.experiment_name, not the recipe's name
+    return run.run_dir
 
 
 def _export(run_dir: Path, out: Path) -> Path:

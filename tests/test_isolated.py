@@ -53,3 +53,11 @@ def test_metrics_read_while_a_line_is_being_written(tmp_path):
     handle = RunHandle(tmp_path, None, "", launches_before=0)
     assert handle.steps() == {1: {"a": 1.0}}
     assert RunHandle(tmp_path, None, "", launches_before=1).steps() == {}  # this launch has logged nothing yet
+
+
+def test_the_run_folder_follows_an_experiment_name_override():
+    from benchmarks.isolated import experiment_name
+
+    assert experiment_name("smol_cpu_grpo", ["trainer.total_training_steps=2"]) == "smol_cpu_grpo"
+    assert experiment_name("smol_cpu_grpo", ["trainer.experiment_name=pol_grpo", "x=1"]) == "pol_grpo"
+    assert experiment_name("smol_cpu_grpo", ["trainer.experiment_name=a", "++trainer.experiment_name=b"]) == "b"
