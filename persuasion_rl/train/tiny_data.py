@@ -34,14 +34,19 @@ class TinyDataSpec:
     def folder_name(self) -> str:
         return f"rl2-{self.setting}-s{self.sender_word_limit}-r{self.receiver_word_limit}-{self.sender_prompt}-{self.prompt_digest()}"
 
+    def prompts(self):
+        """The prompts the rows are written with."""
+        from persuasion_rl.game import PromptConfig
+
+        return PromptConfig(setting=self.setting, sender_word_limit=self.sender_word_limit,
+                            receiver_word_limit=self.receiver_word_limit, sender_prompt=self.sender_prompt)
+
     def prompt_digest(self) -> str:
         """A hash of the Sender's opening prompt as the rows carry it: a prompt text edited
         under the same version name builds new rows instead of reusing stale ones."""
-        from persuasion_rl.game import PromptConfig, sender_opening_messages
+        from persuasion_rl.game import sender_opening_messages
 
-        config = PromptConfig(setting=self.setting, sender_word_limit=self.sender_word_limit,
-                              receiver_word_limit=self.receiver_word_limit, sender_prompt=self.sender_prompt)
-        text = json.dumps(sender_opening_messages("CLAIM", "OPENING", config), sort_keys=True)
+        text = json.dumps(sender_opening_messages("CLAIM", "OPENING", self.prompts()), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
@@ -113,10 +118,8 @@ def _write_splits(paths: dict[str, Path], claims: list[tuple[str, dict, Path]], 
     from persuasion_rl.data.verl_row import AGENT_NAMES, build_row, rows_to_table
     from persuasion_rl.data.priors import Prior
     from persuasion_rl.files import write_parquet_atomic
-    from persuasion_rl.game import PromptConfig
 
-    config = PromptConfig(setting=spec.setting, sender_word_limit=spec.sender_word_limit,
-                          receiver_word_limit=spec.receiver_word_limit, sender_prompt=spec.sender_prompt)
+    config = spec.prompts()
     rows: dict[str, list] = {"train": [], "val": []}
     rows_seen: dict[Path, int] = {}
     for (split, claim, claims_file), (reply, expected_score) in zip(claims, priors):
