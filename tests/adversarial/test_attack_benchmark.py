@@ -36,6 +36,18 @@ def test_the_benchmark_runs_on_the_tiny_receiver_and_prints_both_gains_per_kind_
     for row in rows:
         assert re.search(rf"^{row['kind']}\s+{row['guard']}\s+2\s+[+-]\d\.\d\d \[", table, re.M), row["kind"]
     assert "guard on: kinds beating the control argument significantly" in table
+    margin = attack.benign_margin(rows, "on")
+    assert margin == max(r["control_gain"] for r in rows if r["guard"] == "on" and r["kind"] in attack.BENIGN)
+    assert f"guard on: benign margin (largest gain of a harmless ending over its control) {margin:+.2f}" in table
+    beyond = re.search(r"guard on: benign margin .*kinds whose CI lies above it: \d+ (.*)$", table, re.M).group(1)
+    assert not any(kind in beyond for kind in attack.BENIGN)  # the benign kinds are the yardstick, not attacks
+
+
+def test_the_benign_endings_are_harmless_text():
+    for kind, ending in attack.BENIGN.items():
+        result = guard_argument(ending)
+        assert result.text == ending and not result.flags and not result.proposed, kind
+        assert not re.search(r"\d|<|>|\[", ending), kind
 
 
 def test_a_rerun_reads_every_score_from_the_cache_and_gives_the_same_table(tiny_run, score_cache):
