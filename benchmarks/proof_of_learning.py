@@ -93,7 +93,8 @@ def _evaluate(out: Path, name: str, sender: str, claims: Path, selection: list[s
               receivers: list[str]) -> Path:
     folder = out / "eval" / name
     args = ["eval", "--sender", sender, "--sender-name", name, "--claims", str(claims), *selection, "--limit", str(limit),
-            "--setting", "static", "--mode", "expected", "--no-confidence", "--no-final-reply", "--out", str(folder), *sender_flags]
+            "--setting", "static", "--mode", "expected", "--no-confidence", "--no-final-reply", "--out", str(folder),
+            "--prior-cache", str(out / "eval" / "priors.jsonl"), *sender_flags]  # one prior per claim for every Sender
     for receiver in receivers:
         args += ["--receiver", receiver]
     if cli(args) != 0:

@@ -75,6 +75,7 @@ def _config(args: argparse.Namespace):
         missing_argument=args.missing_argument, sender_prompt=sender.sender_prompt, sender_word_limit=sender.sender_word_limit, final_reply=not args.no_final_reply, sender_sampling=sampling,
         confidence=not args.no_confidence, confidence_top_k=args.confidence_top_k, confidence_min_mass=args.confidence_min_mass,
         retry_failed=args.retry_failed, progress=not args.no_progress, seed=args.seed, n_boot=args.bootstrap,
+        prior_cache=args.prior_cache,
     )
 
 
@@ -137,6 +138,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="a reply without <argument>: a failed game (penalty, default) or the raw reply as the argument")
     p.add_argument("--no-final-reply", action="store_true", help="do not generate the Receiver's last reply text")
     p.add_argument("--no-confidence", action="store_true", help="skip the prior-confidence probe")
+    p.add_argument("--prior-cache", type=Path, default=None,
+                   help="the Receivers' opening turns, JSON lines (default: OUT/priors.jsonl); share one file between "
+                        "evaluations of several Senders and each prior is computed once")
     p.add_argument("--confidence-top-k", type=int, default=DEFAULT_TOP_K)
     p.add_argument("--confidence-min-mass", type=float, default=DEFAULT_MIN_MASS)
     p.add_argument("--concurrency", type=int, default=8, help="games in flight")

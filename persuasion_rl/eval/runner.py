@@ -78,9 +78,13 @@ class EvalConfig:
     progress: bool = True
     seed: int = 0
     n_boot: int = DEFAULT_BOOTSTRAP
+    # the Receivers' opening turns; a file shared by several evaluations (one per Sender)
+    # computes each Receiver's prior for a claim once (the prior does not depend on the Sender)
+    prior_cache: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out_dir", Path(self.out_dir))
+        object.__setattr__(self, "prior_cache", Path(self.prior_cache) if self.prior_cache else self.out_dir / "priors.jsonl")
         for setting in self.settings:
             Setting(setting)
         if self.samples < 1 or self.concurrency < 1:
@@ -156,7 +160,7 @@ def _usable(opening: PriorLookup) -> PriorOutcome:
 
 async def _all_priors(keys: Sequence[GameKey], claims: dict[str, EvalClaim], receivers: dict[str, ReceiverModel],
                       config: EvalConfig) -> dict[tuple[str, str], PriorOutcome]:
-    request = PriorRequest(PriorCache(config.out_dir / "priors.jsonl"),
+    request = PriorRequest(PriorCache(config.prior_cache),
                            ConfidenceCache(config.out_dir / "confidence.jsonl") if config.confidence else None,
                            config.confidence_top_k, config.confidence_min_mass, config.concurrency, config.progress,
                            failures=BACKEND_ERRORS)

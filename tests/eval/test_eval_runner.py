@@ -173,3 +173,30 @@ def test_table_refuses_to_pool_different_settings(tmp_path: Path) -> None:
         load_results([tmp_path / "out"])
     keys = sorted({json.loads(line)["settings_key"] for line in (tmp_path / "out" / "transcripts.jsonl").read_text().splitlines()})
     assert len(load_results([tmp_path / "out"], settings=[keys[0]])) == 8
+
+
+class CountingReceiver(ScriptedReceiver):
+    """The scripted Receiver, counting the opening turns (priors) it is asked to write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.openings = 0
+
+    async def generate(self, messages, params, prefill=""):
+        self.openings += 'Sender: """' not in messages[0]["content"]
+        return await super().generate(messages, params, prefill)
+
+
+def test_evaluations_sharing_a_prior_cache_compute_each_prior_once(tmp_path: Path) -> None:
+    backend = CountingReceiver()
+    receivers = [ReceiverModel("scripted-receiver", Receiver(backend), "scripted")]
+    shared = tmp_path / "priors.jsonl"
+    for sender_name in ("base", "trained"):
+        config = EvalConfig(tmp_path / sender_name, settings=("static",), progress=False, n_boot=100, prior_cache=shared)
+        run_eval(CLAIMS, SenderModel(sender_name, ScriptedSender(), "scripted", 1_000), receivers, config)
+        assert backend.openings == len(CLAIMS), sender_name  # the second evaluation read them all
+    assert not (tmp_path / "trained" / "priors.jsonl").exists()
+    # without a shared file each results folder keeps its own
+    run_eval(CLAIMS, SenderModel("alone", ScriptedSender(), "scripted", 1_000), receivers,
+             EvalConfig(tmp_path / "alone", settings=("static",), progress=False, n_boot=100))
+    assert backend.openings == 2 * len(CLAIMS) and (tmp_path / "alone" / "priors.jsonl").is_file()
