@@ -103,7 +103,11 @@ def hash_token(token: str) -> str:
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A URL-safe token that does not start with "-": ``--admin-token -x...`` would read as an
+    option on the command line (1 token in 64 did; a CI run failed on one)."""
+    while (token := secrets.token_urlsafe(TOKEN_BYTES)).startswith("-"):
+        pass
+    return token
 
 
 @dataclass(frozen=True)

@@ -122,3 +122,12 @@ def _wait(client: httpx.Client, url: str, proc: subprocess.Popen) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError("server did not start")
+
+
+def test_a_new_token_never_starts_with_a_dash(monkeypatch, tmp_path: Path, capsys) -> None:
+    """A token starting with "-" made ``--admin-token TOKEN`` an argparse error (exit 2)."""
+    from persuasion_rl.annotate import storage
+
+    drawn = iter(["-starts-like-an-option-xxxxxxxxxxxxxxxx", "fine-token-xxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+    monkeypatch.setattr(storage.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert storage.new_token() == "fine-token-xxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
