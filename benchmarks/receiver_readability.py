@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from persuasion_rl.train.tiny_data import project_claims
 from persuasion_rl.game import PromptConfig, Transcript
 from persuasion_rl.game.prompts import RECEIVER_PROMPTS
@@ -138,9 +140,12 @@ def measure(spec: str, prompt: str, cases: list[Case], batch: int) -> list[dict]
 
         async def one(case):
             async with semaphore:
-                return case, await _turns(receiver, case)
+                result = case, await _turns(receiver, case)
+            bar.update()
+            return result
 
-        return await asyncio.gather(*(one(c) for c in cases))
+        with tqdm(total=len(cases), desc=f"{spec} {prompt}", unit="claim") as bar:
+            return await asyncio.gather(*(one(c) for c in cases))
 
     rows = []
     for case, turns in asyncio.run(run_all()):
