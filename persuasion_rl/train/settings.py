@@ -71,10 +71,6 @@ class PersuasionSettings:
         _choice("persuasion.scoring_mode", self.scoring_mode, SCORING_MODES)
         _choice("persuasion.missing_argument", self.missing_argument, MISSING_ARGUMENT_POLICIES)
         _choice("persuasion.parse_failure", self.parse_failure, PARSE_FAILURE_POLICIES)
-        if self.parse_failure == "skip" and self.setting == "dynamic":
-            # the agent loop plays the Receiver's turns itself; only the static reward flags unscored samples
-            raise SettingsError("persuasion.parse_failure=skip is implemented for the static game only; "
-                                "the dynamic game fails the step on a missing Receiver score (parse_failure=fail)")
         _choice("persuasion.platform", self.platform, PLATFORMS)
         _choice("persuasion.receiver_prompt", self.receiver_prompt, tuple(RECEIVER_PROMPTS))
         _choice("persuasion.sender_prompt", self.sender_prompt, tuple(SENDER_PROMPTS))

@@ -34,7 +34,7 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutp
 
 from persuasion_rl.data.verl_row import row_prior
 from persuasion_rl.game import parse_receiver_reply
-from persuasion_rl.game.engine import Game
+from persuasion_rl.game.engine import Game, GameAborted
 from persuasion_rl.game.turn import ReceiverTurn
 from persuasion_rl.game.guard import GuardConfig, tokenizer_control_tokens
 from persuasion_rl.receivers import Receiver
@@ -47,6 +47,10 @@ from persuasion_rl.train.settings import PersuasionSettings
 from .agent_loop_manager import MANAGER_CLASS, served_receiver_name, serves_receiver
 
 logger = logging.getLogger(__name__)
+
+
+class _Unscored(Exception):
+    """A Receiver turn without a readable score under ``parse_failure=skip``."""
 
 AGENT_NAME = "persuasion_dynamic"
 
@@ -131,18 +135,25 @@ class PersuasionAgentLoop(AgentLoopBase):
         prompt_ids = await self.ct_build_initial_tokens(messages)
         turns = _Turns(list(prompt_ids), [], [])
         calls = SampleCalls()
+        unscored = None
         with calls.counting():  # this sample's Receiver calls: re-asks, retries, timeouts
-            truncated = await self._play(game, messages, turns, sampling_params, calls)
+            try:
+                truncated = await self._play(game, messages, turns, sampling_params, calls)
+            except _Unscored as error:  # parse_failure=skip: left out of the update (verl_ext/unscored.py)
+                truncated, unscored = False, str(error)
+                logger.warning("no Receiver score for claim %r: %s; parse_failure=skip: the sample is left out of the update",
+                               claim, error)
         response_ids = turns.ids[len(prompt_ids):]
         return AgentLoopOutput(
             prompt_ids=prompt_ids,
             response_ids=response_ids[: self.response_length],
             response_mask=turns.mask[: self.response_length],
             response_logprobs=turns.logprobs[: self.response_length] if turns.logprobs else None,
-            reward_score=self._reward(game),
+            reward_score=math.nan if unscored else self._reward(game),  # NaN: never a number that could pass for a reward
             num_turns=2 * len(game.rounds) + 1,
             metrics={},
-            extra_fields={"reward_extra_info": self._extra_info(game, truncated, calls), "turn_scores": game.score_trajectory},
+            extra_fields={"reward_extra_info": self._extra_info(game, truncated, calls, unscored is None),
+                          "turn_scores": game.score_trajectory},
         )
 
     async def _play(self, game: Game, messages: list[dict], turns: "_Turns", sampling_params: dict[str, Any], calls: SampleCalls) -> bool:
@@ -161,7 +172,12 @@ class PersuasionAgentLoop(AgentLoopBase):
             game.add_sender(text)
             if game.finished:
                 break
-            game.add_receiver(await self._receiver_turn(game, calls))  # GameAborted: the step fails loudly
+            try:
+                game.add_receiver(await self._receiver_turn(game, calls))
+            except GameAborted as error:  # no readable score after the re-asks: parse_failure decides
+                if self.settings.parse_failure != "skip":
+                    raise  # fail: the step fails loudly
+                raise _Unscored(str(error)) from error
             if game.finished:
                 break
             closed = self._close_turn(turns.ids, turns.mask, turns.logprobs, output.token_ids)
@@ -187,14 +203,15 @@ class PersuasionAgentLoop(AgentLoopBase):
         gains = game.gain_per_round()
         return float(gains[-1]) if gains else float(game.config.missing_argument_penalty)
 
-    def _extra_info(self, game: Game, truncated: bool, calls: SampleCalls) -> dict[str, float]:
+    def _extra_info(self, game: Game, truncated: bool, calls: SampleCalls, scored: bool = True) -> dict[str, float]:
         gains = game.gain_per_round()
         last = game.rounds[-1] if game.rounds else None
         words = len(last.sender_argument.split()) if last and last.sender_argument else math.nan
         info = {
-            "score": self._reward(game),
-            "gain": gains[-1] if gains and not game.aborted else math.nan,
-            "receiver_score": game.score_trajectory[-1] if game.score_trajectory else math.nan,
+            "score": self._reward(game) if scored else math.nan,
+            "receiver_ok": 1.0 if scored else 0.0,  # 0: left out of the update (verl_ext/unscored.py)
+            "gain": gains[-1] if scored and gains and not game.aborted else math.nan,
+            "receiver_score": game.score_trajectory[-1] if scored and game.score_trajectory else math.nan,
             "prior_score": game.prior.mode_score,
             "argument_missing": float(any(r.sender_argument is None or r.argument_status.value != "ok" for r in game.rounds)),
             "argument_words": float(words),

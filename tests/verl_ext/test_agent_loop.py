@@ -2,6 +2,7 @@
 token builder: turn structure, loss masks, truncation, Receiver failure mid-game."""
 
 import asyncio
+import math
 
 import pytest
 from omegaconf import OmegaConf
@@ -144,6 +145,18 @@ def test_receiver_failure_mid_game_fails_loudly(tiny_assets, monkeypatch):
     server = ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS)
     with pytest.raises(GameAborted, match="round 2"):
         play(tiny_assets, server, prepare=unreadable_reply(monkeypatch, 2, []))
+
+
+def test_under_skip_a_receiver_failure_mid_game_leaves_the_sample_out_of_the_update(tiny_assets, monkeypatch):
+    """parse_failure=skip: no number that could pass for a reward, receiver_ok 0 for
+    verl_ext/unscored.py; a scored game says receiver_ok 1 (every sample carries the column)."""
+    server = ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS)
+    output = play(tiny_assets, server, prepare=unreadable_reply(monkeypatch, 2, []), parse_failure="skip")
+    info = output.extra_fields["reward_extra_info"]
+    assert math.isnan(output.reward_score) and info["receiver_ok"] == 0.0 and math.isnan(info["score"])
+    assert math.isnan(info["gain"]) and math.isnan(info["receiver_score"])
+    scored = play(tiny_assets, ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS), parse_failure="skip")
+    assert scored.extra_fields["reward_extra_info"]["receiver_ok"] == 1.0 and not math.isnan(scored.reward_score)
 
 
 def _reward(enable: bool, **kwargs) -> OmegaConf:
