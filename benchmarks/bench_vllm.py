@@ -15,15 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 import time
+from pathlib import Path
 
-from persuasion_rl.assets.tiny import VLLM_TINY, build_tiny_models, tiny_claims
-from persuasion_rl.receivers.server import create_app
-from persuasion_rl.receivers.transformers_backend import TransformersChatModel
-from persuasion_rl.receivers.vllm_server import VLLMServer
-from persuasion_rl.receivers import factory
-from persuasion_rl.verl_ext.reward import compute_score
-from tests.conftest import LoopbackServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.conftest's loopback server
+
+from persuasion_rl.assets.tiny import VLLM_TINY, build_tiny_models, tiny_claims  # noqa: E402
+from persuasion_rl.receivers.server import create_app  # noqa: E402
+from persuasion_rl.receivers.transformers_backend import TransformersChatModel  # noqa: E402
+from persuasion_rl.receivers.vllm_server import VLLMServer  # noqa: E402
+from persuasion_rl.receivers import factory  # noqa: E402
+from persuasion_rl.verl_ext.reward import compute_score  # noqa: E402
+from tests.conftest import LoopbackServer  # noqa: E402
 
 PRIOR = "<score>4</score>\n<opinion>I am unsure.</opinion>\n<thinking>t</thinking>\n<question>What does it cost?</question>"
 SENDER = "<argument>Cities that tried it saw more riders, less traffic and cleaner air within two years.</argument>"
