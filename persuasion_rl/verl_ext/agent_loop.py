@@ -48,10 +48,6 @@ from .agent_loop_manager import MANAGER_CLASS, served_receiver_name, serves_rece
 
 logger = logging.getLogger(__name__)
 
-
-class _Unscored(Exception):
-    """A Receiver turn without a readable score under ``parse_failure=skip``."""
-
 AGENT_NAME = "persuasion_dynamic"
 
 
@@ -107,6 +103,10 @@ class _Turns:
     ids: list[int]
     mask: list[int]
     logprobs: list[float]
+
+
+class _Unscored(Exception):
+    """A Receiver turn without a readable score under ``parse_failure=skip``."""
 
 
 @register(AGENT_NAME)
@@ -203,13 +203,15 @@ class PersuasionAgentLoop(AgentLoopBase):
         gains = game.gain_per_round()
         return float(gains[-1]) if gains else float(game.config.missing_argument_penalty)
 
-    def _extra_info(self, game: Game, truncated: bool, calls: SampleCalls, scored: bool = True) -> dict[str, float]:
+    def _extra_info(self, game: Game, truncated: bool, calls: SampleCalls, scored: bool) -> dict[str, float]:
         gains = game.gain_per_round()
         last = game.rounds[-1] if game.rounds else None
         words = len(last.sender_argument.split()) if last and last.sender_argument else math.nan
         info = {
             "score": self._reward(game) if scored else math.nan,
-            "receiver_ok": 1.0 if scored else 0.0,  # 0: left out of the update (verl_ext/unscored.py)
+            # metrics.RECEIVER_OK, as the static reward writes it: 1 scored, 0 left out of the update
+            # (verl_ext/unscored.py), NaN the Receiver was never asked (a missing first argument)
+            "receiver_ok": (1.0 if game.score_trajectory else math.nan) if scored else 0.0,
             "gain": gains[-1] if scored and gains and not game.aborted else math.nan,
             "receiver_score": game.score_trajectory[-1] if scored and game.score_trajectory else math.nan,
             "prior_score": game.prior.mode_score,

@@ -157,6 +157,10 @@ def test_under_skip_a_receiver_failure_mid_game_leaves_the_sample_out_of_the_upd
     assert math.isnan(info["gain"]) and math.isnan(info["receiver_score"])
     scored = play(tiny_assets, ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ARGUMENTS), parse_failure="skip")
     assert scored.extra_fields["reward_extra_info"]["receiver_ok"] == 1.0 and not math.isnan(scored.reward_score)
+    # the Receiver never asked (a first reply without an argument, penalised): NaN, a real reward, as the static reward says
+    tagless = ScriptedServer(AutoTokenizer.from_pretrained(tiny_assets.sender), ["no tags here"] * 3)
+    penalised = play(tiny_assets, tagless, parse_failure="skip", missing_argument="penalty")
+    assert math.isnan(penalised.extra_fields["reward_extra_info"]["receiver_ok"]) and penalised.reward_score == -1.0
 
 
 def _reward(enable: bool, **kwargs) -> OmegaConf:
