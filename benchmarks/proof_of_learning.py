@@ -35,9 +35,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from persuasion_rl.assets.real import real_model  # noqa: E402
 from persuasion_rl.cli import main as cli  # noqa: E402
 from benchmarks.isolated import run_train  # noqa: E402
 from persuasion_rl.train.run_files import run_steps  # noqa: E402
+from persuasion_rl.verl_ext.metrics import quarter_means  # noqa: E402
 from persuasion_rl.train.summary import summarize_validation, validation_files  # noqa: E402
 
 logger = logging.getLogger("proof_of_learning")
@@ -77,6 +79,29 @@ def _export(run_dir: Path, out: Path) -> Path:
     return out
 
 
+def _update_size(base: Path, trained: Path) -> str:
+    """How far training moved the Sender, against what bfloat16 storage would keep of it:
+    the share of weights whose float32 value changed, the share whose bfloat16 value changed
+    (all a bfloat16 export keeps), and the largest change of the export probe's logits."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from persuasion_rl.train.export import PROBE_MESSAGES
+
+    models = [AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval() for path in (base, trained)]
+    changed = changed_bf16 = total = 0
+    for before, after in zip(models[0].parameters(), models[1].parameters()):
+        changed += int((before != after).sum())
+        changed_bf16 += int((before.bfloat16() != after.bfloat16()).sum())
+        total += before.numel()
+    tokenizer = AutoTokenizer.from_pretrained(trained)
+    ids = tokenizer.apply_chat_template(PROBE_MESSAGES, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        logits = [model(**ids).logits for model in models]
+    return (f"weights changed by training: {changed / total:.1%} in float32, {changed_bf16 / total:.1%} in bfloat16; "
+            f"probe logits moved by up to {(logits[1] - logits[0]).abs().max().item():.3f}")
+
+
 def _held_out_claims(out: Path, given: Path | None) -> tuple[Path, list[str]]:
     if given is not None:
         return given, []
@@ -110,6 +135,18 @@ def _curve(run_dir: Path) -> dict:
         estimate = summarize_validation(path).gain
         validation.append((int(path.stem), estimate.mean, estimate.low, estimate.high))
     return {"train": train, "validation": validation}
+
+
+# why a run did or did not learn (issue 12): the reward's spread inside GRPO's groups against
+# the spread between claims, flat groups, how far the policy moved, and what the Sender wrote
+DIAGNOSTICS = ("persuasion/group/within_std", "persuasion/group/between_std", "persuasion/group/flat_share",
+               "actor/ppo_kl", "actor/pg_clipfrac", "actor/grad_norm", "persuasion/argument_words/mean",
+               "response_length/clip_ratio")
+
+
+def _diagnosis(run_dir: Path) -> list[str]:
+    """Each diagnostic's mean over the first and the last quarter of the run's steps."""
+    return [f"  {key:34} {first:9.4f} -> {last:9.4f}" for key, (first, last) in quarter_means(run_steps(run_dir), DIAGNOSTICS).items()]
 
 
 def _plot(curves: dict[str, dict], path: Path) -> Path:
@@ -152,11 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     curves = {algo: _curve(run_dir) for algo, run_dir in runs.items()}
     (out / "curves.json").write_text(json.dumps(curves, indent=2, default=lambda v: None if isinstance(v, float) and math.isnan(v) else v))
     print(f"learning curve: {_plot(curves, out / 'learning_curve.png')}")
+    for algo, run_dir in runs.items():
+        print("\n".join([f"{algo}: first quarter of the steps -> last quarter", *_diagnosis(run_dir)]))
     claims, selection = _held_out_claims(out, args.claims_file)
     flags = _eval_sender_flags(RECIPES[args.algos[0]], args.overrides)  # the recipes share configs/smol_cpu.yaml's Sender
     base = _evaluate(out, "base", "smollm2", claims, selection, args.claims, flags, args.receivers)
     for algo, run_dir in runs.items():
         exported = str(_export(run_dir, out / "exported" / algo))
+        print(f"{algo}: {_update_size(real_model('smollm2'), Path(exported))}")
         trained = _evaluate(out, f"smollm2-{algo}", exported, claims, selection, args.claims, flags, args.receivers)
         print(f"\n## {algo.upper()} - base (paired per claim, static game)")
         cli(["eval", "compare", str(base), str(trained), "--out", str(out / f"compare_{algo}")])

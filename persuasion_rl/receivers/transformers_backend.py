@@ -20,6 +20,18 @@ from .batching import MicroBatcher
 logger = logging.getLogger(__name__)
 
 
+def _load_dtype(dtype: str, device: str):
+    """The dtype the model computes in. ``auto`` is the folder's own dtype on an accelerator,
+    but float32 on the CPU: a bfloat16 folder (verl's merged export) computed in bfloat16
+    on the CPU is slower and rounds every activation, so a trained Sender would play with
+    noise its base model, stored in float32, does not have."""
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    return torch.float32 if str(device).startswith("cpu") else "auto"
+
+
 class TransformersChatModel:
     def __init__(self, path: str | Path, device: str | None = None, dtype: str = "auto", max_batch_size: int = 16, name: str | None = None):
         import torch
@@ -35,7 +47,7 @@ class TransformersChatModel:
         self.tokenizer.padding_side = "left"  # generation continues at the right edge
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        torch_dtype = _load_dtype(dtype, self.device)
         self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch_dtype).to(self.device).eval()
         self._lock = threading.Lock()
         self._batcher = MicroBatcher(self._run_batch, max_batch=max_batch_size)

@@ -9,8 +9,11 @@ import sys
 logger = logging.getLogger(__name__)
 
 # said before the merge, not only in the verification line after it
-DTYPE_NOTICE = ("The actor trains in float32; verl's model merger stores the export's weights as bfloat16, so the "
-                "check compares against the actor's weights rounded to bfloat16 (and reports the float32 difference).")
+BFLOAT16_NOTICE = ("The actor trains in float32; verl's model merger stores the export's weights as bfloat16, so the "
+                   "check compares against the actor's weights rounded to bfloat16 (and reports the float32 difference). "
+                   "For a float32 export, train with actor_rollout_ref.actor.checkpoint.save_contents="
+                   "[model,optimizer,extra,hf_model] (the laptop recipes do).")
+FLOAT32_NOTICE = "The checkpoint holds verl's float32 save of the whole model (hf_model): the export is the actor's own float32 weights."
 
 
 def register(subparsers) -> None:
@@ -31,7 +34,8 @@ def register(subparsers) -> None:
         "export",
         help="write a training checkpoint as a Hugging Face model folder and verify it",
         description="Merge the actor checkpoint of RUN_DIR (latest, or --step N) with verl's model merger into a "
-        f"Hugging Face model folder, then check that it loads and reproduces the trained actor's logits. {DTYPE_NOTICE}",
+        "Hugging Face model folder, then check that it loads and reproduces the trained actor's logits. "
+        f"{BFLOAT16_NOTICE} {FLOAT32_NOTICE}",
     )
     export.add_argument("run_dir", help="a run directory (runs/<experiment>) or its checkpoints folder")
     export.add_argument("--step", type=int, default=None, help="global step to export (default: the latest)")
@@ -96,9 +100,10 @@ def _print_summary(run_dir) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from .export import export_checkpoint
+    from .export import actor_dir, export_checkpoint, saved_full_model
 
-    print(f"note: {DTYPE_NOTICE}")
+    _, actor = actor_dir(args.run_dir, args.step)
+    print(f"note: {FLOAT32_NOTICE if saved_full_model(actor) else BFLOAT16_NOTICE}")
     result = export_checkpoint(args.run_dir, args.out, step=args.step, verify=not args.no_verify)
     print(f"exported step {result.step} to {result.out_dir}")
     if result.max_logit_diff is not None:

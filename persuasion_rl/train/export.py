@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 PROBE_MESSAGES = [
     {"role": "user", "content": "Here is a claim.\nCities should make public buses free to ride.\n\nPlease restate your position."},
 ]
-# verl's merger stores bfloat16 weights: the reference is rounded the same way, so the
+# the reference is rounded to the export's stored dtype (bfloat16 from verl's merger), so the
 # two must agree to float32 noise; a mis-tied or misplaced tensor is off by O(0.1-1)
 ATOL = 1e-4
 
@@ -68,17 +68,47 @@ def actor_dir(run_dir: str | Path, step: Optional[int] = None) -> tuple[int, Pat
     return step, actor
 
 
-def merge(actor: Path, out_dir: Path) -> None:
-    """verl's FSDP model merger, as ``python -m verl.model_merger merge`` runs it."""
+def saved_full_model(actor: Path) -> bool:
+    """Whether verl saved the whole model at checkpoint time (``hf_model`` in
+    ``actor_rollout_ref.actor.checkpoint.save_contents``): the actor's own float32 weights,
+    where the merger would round them to bfloat16."""
+    return any((actor / "huggingface").glob("model*.safetensors"))
+
+
+def merge(actor: Path, out_dir: Path) -> str:
+    """The checkpoint as a Hugging Face folder, made by verl: its float32 save of the whole
+    model where the checkpoint has one (copied, with config.json's dtype set to what the
+    weights are: verl writes bfloat16 there), else its FSDP model merger, as ``python -m
+    verl.model_merger merge`` runs it (bfloat16). Returns which of the two it used."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if saved_full_model(actor):
+        _copy_saved_model(actor / "huggingface", out_dir)
+        return "verl's hf_model save"
     from verl.model_merger.base_model_merger import ModelMergerConfig
     from verl.model_merger.fsdp_model_merger import FSDPModelMerger
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     config = ModelMergerConfig(operation="merge", backend="fsdp", local_dir=str(actor), target_dir=str(out_dir),
                                hf_model_config_path=str(actor / "huggingface"))
     merger = FSDPModelMerger(config)
     merger.merge_and_save()
     merger.cleanup()
+    return "verl's model merger"
+
+
+def _copy_saved_model(saved: Path, out_dir: Path) -> None:
+    import shutil
+
+    from safetensors import safe_open
+
+    for path in saved.iterdir():
+        if path.is_file():
+            shutil.copy2(path, out_dir / path.name)
+    with safe_open(str(next(saved.glob("model*.safetensors"))), framework="pt") as weights:
+        dtype = str(weights.get_slice(next(iter(weights.keys()))).get_dtype())
+    config = json.loads((out_dir / "config.json").read_text())
+    config["dtype"] = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}.get(dtype, config.get("dtype"))
+    config.pop("torch_dtype", None)
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
 def actor_state_dict(actor: Path) -> dict:
@@ -169,8 +199,8 @@ def check_export(actor: Path, out_dir: Path) -> Verification:
 def export_checkpoint(run_dir: str | Path, out_dir: str | Path, step: Optional[int] = None, verify: bool = True) -> ExportResult:
     step, actor = actor_dir(run_dir, step)
     out_dir = Path(out_dir).resolve()
-    logger.info("merging %s into %s", actor, out_dir)
-    merge(actor, out_dir)
+    source = merge(actor, out_dir)
+    logger.info("exported %s into %s with %s", actor, out_dir, source)
     if not verify:
         return ExportResult(step, out_dir, None, False)
     check = check_export(actor, out_dir)

@@ -21,7 +21,7 @@ from persuasion_rl.errors import UserError
 from persuasion_rl.files import read_jsonl
 from persuasion_rl.eval.stats import Estimate, cluster_bootstrap
 from persuasion_rl.game.parsing import parse_sender_reply
-from persuasion_rl.verl_ext.metrics import integrity_summary
+from persuasion_rl.verl_ext.metrics import GROUP_KEYS, integrity_summary
 
 from .run_files import run_steps, training_steps
 
@@ -76,6 +76,7 @@ class RunSummary:
     last: ValidationSummary
     train_gain: tuple[float | None, float | None]  # persuasion/gain/mean at the first and last step
     integrity: list[str] = field(default_factory=list)  # verl_ext.metrics.integrity_summary's lines
+    groups: dict[str, float] = field(default_factory=dict)  # verl_ext.metrics' group/* metrics, mean over the steps
 
 
 def _number(value) -> float:
@@ -134,6 +135,16 @@ def _train_gains(trained: dict[int, dict]) -> tuple[float | None, float | None]:
     return (gains[0], gains[-1]) if gains else (None, None)
 
 
+def _group_signal(trained: dict[int, dict]) -> dict[str, float]:
+    """The mean over the steps of each group metric (``persuasion/group/within_std`` -> ``within_std``)."""
+    means = {}
+    for key in GROUP_KEYS:
+        values = [row[key] for row in trained.values() if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
+        if values:
+            means[key.rsplit("/", 1)[-1]] = sum(values) / len(values)
+    return means
+
+
 def summarize_run(run_dir: str | Path) -> RunSummary:
     run_dir = Path(run_dir)
     files = validation_files(run_dir)
@@ -142,7 +153,7 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
                            "(set trainer.test_freq and trainer.val_before_train=true)")
     trained = training_steps(run_steps(run_dir))
     return RunSummary(run_dir, len(trained), summarize_validation(files[0]), summarize_validation(files[-1]),
-                      _train_gains(trained), integrity_summary(trained).lines())
+                      _train_gains(trained), integrity_summary(trained).lines(), _group_signal(trained))
 
 
 def example_samples(validation: ValidationSummary, count: int = EXAMPLES) -> list[ValidationSample]:
@@ -196,6 +207,11 @@ def format_summary(summary: RunSummary, text_limit: int = 400) -> str:
     start, end = summary.train_gain
     if start is not None:
         lines.append(f"training gain per step (persuasion/gain/mean): first {start:+.3f}, last {end:+.3f}")
+    groups = summary.groups
+    if {"within_std", "between_std", "flat_share"} <= groups.keys():
+        # GRPO learns from the spread among one claim's replies; a small one means a weak signal
+        lines.append(f"reward spread per step (mean): among one claim's replies {groups['within_std']:.3f}, "
+                     f"between claims {groups['between_std']:.3f}; groups with one reward for all {groups['flat_share']:.0%}")
     lines += summary.integrity
     examples = example_samples(last)
     if examples:

@@ -23,7 +23,6 @@ the HTTP client's limit, or the local model's largest batch). Each sample's Rece
 from __future__ import annotations
 
 import functools
-import logging
 import math
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,8 +44,7 @@ from persuasion_rl.receivers.settings import LOCAL_KINDS, ReceiverSettings, Rece
 from persuasion_rl.train.settings import PersuasionSettings
 
 from .agent_loop_manager import MANAGER_CLASS, served_receiver_name, serves_receiver
-
-logger = logging.getLogger(__name__)
+from .unscored import log_skipped
 
 AGENT_NAME = "persuasion_dynamic"
 
@@ -141,8 +139,7 @@ class PersuasionAgentLoop(AgentLoopBase):
                 truncated = await self._play(game, messages, turns, sampling_params, calls)
             except _Unscored as error:  # parse_failure=skip: left out of the update (verl_ext/unscored.py)
                 truncated, unscored = False, str(error)
-                logger.warning("no Receiver score for claim %r: %s; parse_failure=skip: the sample is left out of the update",
-                               claim, error)
+                log_skipped(claim, error)
         response_ids = turns.ids[len(prompt_ids):]
         return AgentLoopOutput(
             prompt_ids=prompt_ids,

@@ -12,7 +12,7 @@ Key names avoid the substrings "max"/"min" except for true extrema: verl's
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,11 @@ RECEIVER_OK = "receiver_ok"
 # 1 the Receiver's score took a Likert point the Sender's argument proposed (game.guard.echoes_sender)
 RECEIVER_ECHO = "receiver_echo"
 FLAGGED_RATE, ECHO_RATE, SUSPICIOUS_RATE = "sender/injection_flagged_rate", "sender/receiver_echo_rate", "sender/suspicious_rate"
+# verl's id of the prompt a reply answers: GRPO's group
+GROUP_ID = "uid"
+# rewards closer than this count as equal: a group with no spread gives GRPO no gradient
+FLAT_GROUP_TOLERANCE = 1e-6
+GROUP_KEYS = tuple(f"{PREFIX}group/{name}" for name in ("within_std", "between_std", "flat_share"))
 
 
 def float_column(values: Any) -> np.ndarray:
@@ -76,10 +81,31 @@ def persuasion_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
         metrics.update(_summary("argument_words", np.where(np.isnan(posterior), np.nan, words)))
     if REWARD in columns:
         metrics.update(_summary("reward", float_column(columns[REWARD])))
+    metrics.update(_group_metrics(columns))
     metrics.update(_guard_metrics(columns))
     metrics.update(_receiver_call_metrics(columns))
     metrics.update(_dynamic_metrics(columns))
     return metrics
+
+
+def _group_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
+    """How much signal GRPO's groups carry: the reward's spread among one claim's replies
+    (what its advantages are made of) against the spread between claims (which they discard),
+    and the share of groups whose replies all got the same reward (no gradient at all).
+    The rewards GRPO sees (a missing argument's penalty included; a skipped sample, NaN, not);
+    a group needs two of them."""
+    if GROUP_ID not in columns or REWARD not in columns:
+        return {}
+    groups: dict[Any, list[float]] = {}
+    for uid, reward in zip(np.asarray(columns[GROUP_ID], dtype=object).ravel(), float_column(columns[REWARD])):
+        if not math.isnan(reward):
+            groups.setdefault(uid, []).append(reward)
+    spreads = [np.std(values) for values in groups.values() if len(values) > 1]
+    if not spreads:
+        return {}
+    means = [np.mean(values) for values in groups.values() if len(values) > 1]
+    values = (np.mean(spreads), np.std(means), np.mean([s < FLAT_GROUP_TOLERANCE for s in spreads]))
+    return {key: float(value) for key, value in zip(GROUP_KEYS, values)}
 
 
 def _guard_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
@@ -126,17 +152,24 @@ _INTEGRITY_LABELS = {FLAGGED_RATE: "Sender messages flagged by the guard", ECHO_
                      SUSPICIOUS_RATE: "flagged or echoed"}
 
 
-def integrity_summary(steps: Mapping[int, Mapping[str, float]]) -> IntegritySummary:
-    """The end-of-run summary of the guard metrics; ``steps`` as ``train.isolated.read_steps`` returns them."""
+def quarter_means(steps: Mapping[int, Mapping[str, float]], names: Iterable[str]) -> dict[str, tuple[float, float]]:
+    """Each metric's mean over the first and the last quarter of a run's steps (at least one
+    step each); ``steps`` as ``train.run_files.run_steps`` returns them. A metric logged in
+    neither quarter is left out."""
     ordered = [steps[k] for k in sorted(steps)]
     quarter = max(1, len(ordered) // 4)
-    rates = {}
-    for name in _INTEGRITY_LABELS:
+    means = {}
+    for name in names:
         values = np.array([row.get(name, math.nan) for row in ordered], dtype=float)
         first, last = values[:quarter], values[-quarter:]
         if (~np.isnan(first)).any() and (~np.isnan(last)).any():
-            rates[name] = (float(np.nanmean(first)), float(np.nanmean(last)))
-    return IntegritySummary(len(ordered), rates)
+            means[name] = (float(np.nanmean(first)), float(np.nanmean(last)))
+    return means
+
+
+def integrity_summary(steps: Mapping[int, Mapping[str, float]]) -> IntegritySummary:
+    """The end-of-run summary of the guard metrics."""
+    return IntegritySummary(len(steps), quarter_means(steps, _INTEGRITY_LABELS))
 
 
 def _receiver_call_metrics(columns: Mapping[str, Any]) -> dict[str, float]:

@@ -30,7 +30,6 @@ Policies (documented in README "Reward"):
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +46,7 @@ from persuasion_rl.receivers.scoring import ScoreResult, ScoringMode
 from persuasion_rl.receivers.settings import ReceiverSettings
 from persuasion_rl.train.settings import MISSING_ARGUMENT_POLICIES, PARSE_FAILURE_POLICIES, PersuasionSettings
 
-logger = logging.getLogger(__name__)
+from .unscored import log_skipped
 
 NAN = float("nan")
 
@@ -143,10 +142,9 @@ async def compute_score(data_source, solution_str, ground_truth, extra_info=None
     words = float(len(record.sender_argument.split()))
     result, failure = await _ask_receiver(_receiver(settings, reward_router_address, reward_model_tokenizer), game, info, settings)
     if failure:
-        message = f"no Receiver score for claim {claim[:60]!r}: {failure}"
         if settings.parse_failure == "fail":
-            raise ReceiverError(message)
-        logger.warning("%s; parse_failure=skip: the sample is left out of the update", message)
+            raise ReceiverError(f"no Receiver score for claim {claim[:60]!r}: {failure}")
+        log_skipped(claim, failure)
         return {"score": NAN, "gain": NAN, "receiver_score": NAN, "argument_words": words, "receiver_ok": 0.0,
                 "receiver_echo": NAN, **info}
     game.add_receiver(ReceiverTurn(result.reply, result.score, result.distribution))

@@ -42,6 +42,12 @@ logger = logging.getLogger(__name__)
 GROUP_ESTIMATORS = ("grpo", "grpo_vectorized")
 
 
+def log_skipped(claim: str, reason: object) -> None:
+    """The one warning of a sample left without a score, static reward and dynamic game alike."""
+    logger.warning("no Receiver score for claim %r: %s; parse_failure=skip: the sample is left out of the update",
+                   claim[:60], reason)
+
+
 def unscored_rows(batch: DataProto) -> np.ndarray:
     """True where the reward flagged no Receiver score. NaN (the Receiver was not asked:
     a missing-argument penalty) is a real reward, not a skip."""

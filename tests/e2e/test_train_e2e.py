@@ -57,9 +57,14 @@ TWO_RANKS = ["trainer.n_gpus_per_node=2", "actor_rollout_ref.actor.ppo_micro_bat
              "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4", "critic.ppo_micro_batch_size_per_gpu=4"]
 
 
+# verl also saves the whole model at each checkpoint (float32, gathered from both ranks):
+# the export takes it instead of the merger's bfloat16 (persuasion_rl.train.export.merge)
+FULL_SAVE = ["actor_rollout_ref.actor.checkpoint.save_contents=[model,optimizer,extra,hf_model]"]
+
+
 @pytest.fixture(scope="module")
 def ppo(workdir, tiny_assets):
-    return _two_launches(workdir, "tiny_cpu_ppo", TWO_RANKS, resume_extra=TWO_RANKS)
+    return _two_launches(workdir, "tiny_cpu_ppo", [*TWO_RANKS, *FULL_SAVE], resume_extra=[*TWO_RANKS, *FULL_SAVE])
 
 
 def _check_training(first, second, roles=("actor",)):
@@ -116,7 +121,9 @@ def test_grpo_trains_resumes_and_logs_persuasion_metrics(grpo):
 
 def test_grpo_export_matches_the_trained_actor(grpo, workdir):
     first, _ = grpo
-    _check_export(first.run_dir, workdir / "grpo-export")
+    result = _check_export(first.run_dir, workdir / "grpo-export")
+    # no full save in this checkpoint: verl's merger, which stores bfloat16
+    assert result.stored_dtype == "bfloat16" and result.rounding_diff > result.max_logit_diff
     older = export_checkpoint(first.run_dir, workdir / "grpo-export-step2", step=2)
     assert older.step == 2
 
@@ -142,4 +149,7 @@ def test_ppo_trains_resumes_and_exports(ppo, workdir):
     steps = first.steps(0)
     assert all(finite(steps[s]["critic/vf_loss"]) for s in steps)
     assert (first.run_dir / "checkpoints" / "global_step_2" / "actor" / "model_world_size_2_rank_1.pt").is_file()
-    _check_export(first.run_dir, workdir / "ppo-export")
+    result = _check_export(first.run_dir, workdir / "ppo-export")
+    # verl's float32 save, not the merger's bfloat16: the export is the actor itself
+    assert result.stored_dtype == "float32" and result.rounding_diff <= 1e-4
+

@@ -105,3 +105,20 @@ def test_server_refuses_what_vllm_refuses_with_vllms_answer(tiny_receiver_server
     with pytest.raises(ReceiverError, match="HTTP 404"):  # refused, not retried as transient
         asyncio.run(client.next_token_logprobs([{"role": "user", "content": "hi"}], "<score>", 5))
     assert client.stats.retries == 0
+
+
+def test_a_bfloat16_folder_computes_in_float32_on_the_cpu(tiny_assets, tmp_path):
+    """verl's merger exports bfloat16; played in bfloat16 on the CPU, a trained Sender would
+    carry rounding its float32 base model does not (issue 12's held-out comparison)."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from persuasion_rl.receivers.transformers_backend import TransformersChatModel
+
+    folder = tmp_path / "bf16"
+    shutil.copytree(tiny_assets.sender, folder)
+    AutoModelForCausalLM.from_pretrained(tiny_assets.sender, dtype=torch.bfloat16).save_pretrained(folder)
+    assert TransformersChatModel(folder, device="cpu").model.dtype == torch.float32
+    assert TransformersChatModel(folder, device="cpu", dtype="bfloat16").model.dtype == torch.bfloat16

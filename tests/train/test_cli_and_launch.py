@@ -105,13 +105,19 @@ def test_export_of_a_folder_without_checkpoints_is_a_clear_error(tmp_path, capsy
     assert "no checkpoints found" in capsys.readouterr().err
 
 
-def test_export_says_up_front_that_weights_are_bfloat16(monkeypatch, capsys):
-    """issue 15.10: exports are bf16 from a float32 actor, said only after the merge."""
+@pytest.mark.parametrize("full_save, says", [(False, "bfloat16"), (True, "float32 save of the whole model")])
+def test_export_says_up_front_which_dtype_it_stores(monkeypatch, capsys, tmp_path, full_save, says):
+    """issue 15.10: exports are bf16 from a float32 actor, said only after the merge; issue 12:
+    a checkpoint with verl's hf_model save exports float32, and says so."""
     from types import SimpleNamespace
 
     from persuasion_rl.cli import main
     from persuasion_rl.train import export
 
+    saved = tmp_path / "run" / "checkpoints" / "global_step_3" / "actor" / "huggingface"
+    saved.mkdir(parents=True)
+    if full_save:
+        (saved / "model.safetensors").write_bytes(b"")
     order = []
 
     def fake_export(run_dir, out, step=None, verify=True):
@@ -119,8 +125,8 @@ def test_export_says_up_front_that_weights_are_bfloat16(monkeypatch, capsys):
         return SimpleNamespace(step=3, out_dir=out, max_logit_diff=None)
 
     monkeypatch.setattr(export, "export_checkpoint", fake_export)
-    assert main(["export", "runs/x", "--out", "/tmp/never-written"]) == 0
-    assert "bfloat16" in order[0] and "float32" in order[0]
+    assert main(["export", str(tmp_path / "run"), "--out", "/tmp/never-written"]) == 0
+    assert says in order[0] and "float32" in order[0]
 
 
 def test_tiny_model_build_shows_progress(capsys):

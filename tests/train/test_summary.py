@@ -107,3 +107,22 @@ def test_summary_reports_reward_integrity_rising_over_the_run(tmp_path):
     assert "0.0% ->  50.0%" in echo_line and "rising" in echo_line
     flagged_line = next(line for line in text.splitlines() if "flagged by the guard" in line)
     assert "rising" not in flagged_line
+
+
+def test_summary_reports_the_reward_spread_grpo_learns_from(tmp_path):
+    run = _write_run(tmp_path / "run", {0: [_sample(c, 0.0) for c in CLAIMS], 4: [_sample(c, 0.5) for c in CLAIMS]},
+                     [0.0, 0.1])
+    rows = [{"persuasion/gain/mean": 0.0, "persuasion/group/within_std": 0.02, "persuasion/group/between_std": 0.3,
+             "persuasion/group/flat_share": 0.5},
+            {"persuasion/gain/mean": 0.1, "persuasion/group/within_std": 0.04, "persuasion/group/between_std": 0.1,
+             "persuasion/group/flat_share": 0.0}]
+    lines = [json.dumps({"step": step, "data": row}) for step, row in enumerate(rows, 1)]
+    (run / "metrics" / "launch-001.jsonl").write_text("\n".join(lines) + "\n")
+    summary = summarize_run(run)
+    assert summary.groups == pytest.approx({"within_std": 0.03, "between_std": 0.2, "flat_share": 0.25})
+    line = next(line for line in format_summary(summary).splitlines() if line.startswith("reward spread"))
+    assert "one claim's replies 0.030" in line and "between claims 0.200" in line and "one reward for all 25%" in line
+
+
+def test_no_spread_line_without_group_metrics(run_dir):
+    assert "reward spread" not in format_summary(summarize_run(run_dir))

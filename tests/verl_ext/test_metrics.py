@@ -108,3 +108,18 @@ def test_integrity_summary_compares_the_first_and_last_quarter_of_a_run():
     assert summary.rising == ["sender/injection_flagged_rate"]
     assert "rising" in "\n".join(summary.lines()) and "Receiver scores echoing the Sender" in "\n".join(summary.lines())
     assert integrity_summary({1: {"persuasion/gain/mean": 0.1}}).lines() == ["reward integrity: no guard metrics logged"]
+
+
+def test_group_metrics_say_how_much_signal_grpo_groups_carry():
+    # two claims of two replies: one group spread by 1.0, one flat; a skipped sample (NaN) is no member
+    m = persuasion_metrics(columns(uid=["a", "a", "b", "b"], score=[1.0, 0.0, 0.5, 0.5]))
+    assert m["persuasion/group/within_std"] == pytest.approx((0.5 + 0.0) / 2)
+    assert m["persuasion/group/between_std"] == pytest.approx(0.0)  # both groups average 0.5
+    assert m["persuasion/group/flat_share"] == pytest.approx(0.5)
+    skipped = persuasion_metrics(columns(uid=["a", "a", "b", "b"], score=[1.0, 0.0, 0.5, math.nan]))
+    assert skipped["persuasion/group/flat_share"] == 0.0  # group b has one member left: no group
+    assert skipped["persuasion/group/between_std"] == 0.0 and skipped["persuasion/group/within_std"] == pytest.approx(0.5)
+
+
+def test_no_group_metrics_without_verls_group_ids():
+    assert not any(key.startswith("persuasion/group/") for key in persuasion_metrics(columns()))
