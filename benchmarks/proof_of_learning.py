@@ -86,7 +86,7 @@ def _update_size(base: Path, trained: Path) -> str:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from persuasion_rl.train.export import PROBE_MESSAGES
+    from persuasion_rl.train.export import _probe_logits
 
     models = [AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval() for path in (base, trained)]
     changed = changed_bf16 = total = 0
@@ -95,9 +95,7 @@ def _update_size(base: Path, trained: Path) -> str:
         changed_bf16 += int((before.bfloat16() != after.bfloat16()).sum())
         total += before.numel()
     tokenizer = AutoTokenizer.from_pretrained(trained)
-    ids = tokenizer.apply_chat_template(PROBE_MESSAGES, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    with torch.no_grad():
-        logits = [model(**ids).logits for model in models]
+    logits = [_probe_logits(model, tokenizer) for model in models]  # the export check's probe
     return (f"weights changed by training: {changed / total:.1%} in float32, {changed_bf16 / total:.1%} in bfloat16; "
             f"probe logits moved by up to {(logits[1] - logits[0]).abs().max().item():.3f}")
 

@@ -33,8 +33,8 @@ def register(subparsers) -> None:
     export = subparsers.add_parser(
         "export",
         help="write a training checkpoint as a Hugging Face model folder and verify it",
-        description="Merge the actor checkpoint of RUN_DIR (latest, or --step N) with verl's model merger into a "
-        "Hugging Face model folder, then check that it loads and reproduces the trained actor's logits. "
+        description="Write the actor checkpoint of RUN_DIR (latest, or --step N) as a Hugging Face model folder "
+        "(verl's hf_model save if the checkpoint has one, else verl's model merger), then check that it loads and reproduces the trained actor's logits. "
         f"{BFLOAT16_NOTICE} {FLOAT32_NOTICE}",
     )
     export.add_argument("run_dir", help="a run directory (runs/<experiment>) or its checkpoints folder")

@@ -100,11 +100,11 @@ def _group_metrics(columns: Mapping[str, Any]) -> dict[str, float]:
     for uid, reward in zip(np.asarray(columns[GROUP_ID], dtype=object).ravel(), float_column(columns[REWARD])):
         if not math.isnan(reward):
             groups.setdefault(uid, []).append(reward)
-    spreads = [np.std(values) for values in groups.values() if len(values) > 1]
-    if not spreads:
+    members = [values for values in groups.values() if len(values) > 1]
+    if not members:
         return {}
-    means = [np.mean(values) for values in groups.values() if len(values) > 1]
-    values = (np.mean(spreads), np.std(means), np.mean([s < FLAT_GROUP_TOLERANCE for s in spreads]))
+    spreads = [np.std(values) for values in members]
+    values = (np.mean(spreads), np.std([np.mean(v) for v in members]), np.mean([s < FLAT_GROUP_TOLERANCE for s in spreads]))
     return {key: float(value) for key, value in zip(GROUP_KEYS, values)}
 
 
