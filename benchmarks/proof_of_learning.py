@@ -11,7 +11,7 @@
    recipe trained with (read from the composed recipe). The paper's transfer test needs a
    second real Receiver whose scores are readable: the only other real model the package
    lists offer, Gemma 3 270M, is a base model that puts 0.02-0.04 of its probability on the
-   digits (README "Real small models as Receivers"), so it is not a default here;
+   digits (README "Real small models, from PyPI wheels"), so it is not a default here;
    `--receivers smollm2 gemma` plays it anyway (its unreadable games count as failures).
 3. `persuasion-rl eval compare` gives the paired difference (trained - base) per claim with
    its 95% bootstrap CI per Receiver; the learning curves (training gain per step, and the

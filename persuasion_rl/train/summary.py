@@ -21,7 +21,7 @@ from persuasion_rl.errors import UserError
 from persuasion_rl.files import read_jsonl
 from persuasion_rl.eval.stats import Estimate, cluster_bootstrap
 from persuasion_rl.game.parsing import parse_sender_reply
-from persuasion_rl.verl_ext.metrics import GROUP_KEYS, integrity_summary
+from persuasion_rl.verl_ext.metrics import GROUP_KEYS, GROUP_NAMES, integrity_summary
 
 from .run_files import run_steps, training_steps
 
@@ -208,7 +208,7 @@ def format_summary(summary: RunSummary, text_limit: int = 400) -> str:
     if start is not None:
         lines.append(f"training gain per step (persuasion/gain/mean): first {start:+.3f}, last {end:+.3f}")
     groups = summary.groups
-    if {"within_std", "between_std", "flat_share"} <= groups.keys():
+    if set(GROUP_NAMES) <= groups.keys():
         # GRPO learns from the spread among one claim's replies; a small one means a weak signal
         lines.append(f"reward spread per step (mean): among one claim's replies {groups['within_std']:.3f}, "
                      f"between claims {groups['between_std']:.3f}; groups with one reward for all {groups['flat_share']:.0%}")

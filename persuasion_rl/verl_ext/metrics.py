@@ -36,7 +36,8 @@ FLAGGED_RATE, ECHO_RATE, SUSPICIOUS_RATE = "sender/injection_flagged_rate", "sen
 GROUP_ID = "uid"
 # rewards closer than this count as equal: a group with no spread gives GRPO no gradient
 FLAT_GROUP_TOLERANCE = 1e-6
-GROUP_KEYS = tuple(f"{PREFIX}group/{name}" for name in ("within_std", "between_std", "flat_share"))
+GROUP_NAMES = ("within_std", "between_std", "flat_share")
+GROUP_KEYS = tuple(f"{PREFIX}group/{name}" for name in GROUP_NAMES)
 
 
 def float_column(values: Any) -> np.ndarray:

@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from persuasion_rl.train.checks import ConfigCheckError, check_config, required_gpus
-from persuasion_rl.train.compose import ComposeError
+from persuasion_rl.train.compose import ComposeError, compose_recipe
 from persuasion_rl.train.runner import plan_run
 from persuasion_rl.train.settings import PersuasionSettings
 from persuasion_rl.train.tiny_data import tiny_path
@@ -64,6 +64,21 @@ def test_tiny_recipes_target_the_cpu():
         assert config.reward.reward_model.enable and config.reward.reward_model.enable_resource_pool
         assert config.ray_kwargs.ray_init.num_gpus == 2  # trainer pool + the Receiver's pool, declared to Ray
         assert config.actor_rollout_ref.ref.fsdp_config.forward_only is False
+
+
+@pytest.mark.parametrize("recipe", ["tiny_cpu_grpo", "tiny_cpu_ppo", "smol_cpu_grpo", "smol_cpu_ppo"])
+def test_cpu_recipes_train_in_float32(recipe):
+    # verl's FSDP engine casts to bfloat16 when mixed_precision is unset; on a CPU without
+    # bfloat16 matmul units that made one SmolLM2 update take 642 s (configs/platform/cpu.yaml)
+    from omegaconf import OmegaConf
+
+    config = compose_recipe(recipe)
+    engines = {"actor": config.actor_rollout_ref.actor.fsdp_config, "ref": config.actor_rollout_ref.ref.fsdp_config,
+               "critic": config.critic.fsdp}
+    for role, engine in engines.items():
+        precision = OmegaConf.to_container(engine.mixed_precision, resolve=True)
+        assert precision == {"param_dtype": "fp32", "reduce_dtype": "fp32", "buffer_dtype": "fp32"}, role
+        assert engine.dtype == "float32", role
 
 
 @needs_real_models

@@ -306,6 +306,15 @@ def test_forward_only_models_still_pin_memory():
     assert "CPUOffloadPolicy(pin_memory=True)" in wrap and "self.engine_config.forward_only" in wrap, VERL
 
 
+def test_fsdp_engines_compute_in_bfloat16_unless_mixed_precision_says_otherwise():
+    """configs/platform/cpu.yaml sets mixed_precision to fp32 for this reason."""
+    from verl.workers.engine.fsdp.transformer_impl import FSDPEngine
+
+    build = source(FSDPEngine._build_fsdp_module)
+    assert "self.engine_config.mixed_precision" in build and 'get("param_dtype", "bf16")' in build, VERL
+    assert "param_dtype = torch.bfloat16" in build, VERL
+
+
 def test_file_logger_and_tracking_backends():
     from verl.utils.tracking import FileLogger, Tracking
 
