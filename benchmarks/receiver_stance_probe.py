@@ -63,12 +63,13 @@ def hidden_features(model, texts: list[str], layers: tuple[int, ...], batch: int
     rows: dict[tuple[str, int], list] = {(pool, layer): [] for pool in ("last", "mean") for layer in layers}
     with torch.inference_mode(), tqdm(total=len(texts), desc="hidden states", unit="prompt") as bar:
         for start in range(0, len(texts), batch):
-            encoded = model.tokenizer(texts[start:start + batch], return_tensors="pt", padding=True, add_special_tokens=False)
+            encoded = model.tokenizer(texts[start:start + batch], return_tensors="pt", padding=True,
+                                      add_special_tokens=False).to(model.device)
             states = model.model.model(**encoded, output_hidden_states=True).hidden_states
             mask = encoded["attention_mask"][..., None].float()  # left padding: the last position is the prompt's
             for layer in layers:
-                rows[("last", layer)].append(states[layer][:, -1].float())
-                rows[("mean", layer)].append(((states[layer] * mask).sum(1) / mask.sum(1)).float())
+                rows[("last", layer)].append(states[layer][:, -1].float().cpu())
+                rows[("mean", layer)].append(((states[layer] * mask).sum(1) / mask.sum(1)).float().cpu())
             bar.update(len(texts[start:start + batch]))
     return {key: torch.cat(value) for key, value in rows.items()}
 
@@ -134,12 +135,12 @@ def report(name: str, model, cases: list[Case], receiver_prompt: str, batch: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    from persuasion_rl.assets.models import named_model_path
     from persuasion_rl.game.prompts import RECEIVER_PROMPTS, SMALL_RECEIVER_PROMPT
+    from persuasion_rl.receivers.factory import make_backend
     from persuasion_rl.receivers.transformers_backend import TransformersChatModel
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--receiver", default="smollm2", help="a named model (smollm2) or a model folder")
+    parser.add_argument("--receiver", default="smollm2", help="a local Receiver spec (smollm2, hf:PATH): its hidden states are read")
     parser.add_argument("--prompt", choices=list(RECEIVER_PROMPTS), default=SMALL_RECEIVER_PROMPT)
     parser.add_argument("--claims", type=int, default=150, help="Perspectrum claims with perspectives on both sides")
     parser.add_argument("--control", type=int, default=32, help="project claims with the generic texts (0: none)")
@@ -150,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     if not args.perspectrum.is_dir():
         raise SystemExit(f"{args.perspectrum}: not found; pass --perspectrum (the Perspectrum v1.0 release folder)")
-    model = TransformersChatModel(named_model_path(args.receiver) or args.receiver, device="cpu", dtype="float32")
+    model = make_backend(args.receiver)  # the project's one Receiver factory
+    if not isinstance(model, TransformersChatModel):
+        raise SystemExit(f"--receiver {args.receiver}: an endpoint gives no hidden states; give a local model (smollm2, hf:PATH)")
     lines = report("perspectrum", model, corpus_cases(args.perspectrum, args.claims, args.seed), args.prompt, args.batch, args.seed)
     if args.control:
         lines += report("control (generic texts)", model, project_cases()[: args.control], args.prompt, args.batch, args.seed)
