@@ -53,7 +53,8 @@ class TinyAssetsSpec:
     seed: int = 0
     vocab_size: int = 2048
     sender: TinyModelSpec = field(default_factory=TinyModelSpec)
-    # 600: at 300 the Receiver primed on an AVX2 CPU wrote all four tags in 4 of 16 replies (15 of 16 at 600)
+    # 600: at 300 the Receiver primed on an AVX2 CPU wrote all four tags in 4 of 16 replies (15 of 16 at
+    # 600); the build checks it either way (prime_until_readable)
     receiver: TinyModelSpec = field(default_factory=lambda: TinyModelSpec(format_prime_steps=600))
 
     def digest(self) -> str:
@@ -200,6 +201,57 @@ def format_prime(model, tokenizer, steps: int, seed: int) -> None:
     logger.info("format-primed the tiny Receiver for %d steps (final loss %.3f)", steps, loss.item())
 
 
+# The priming check: greedy replies to fresh Receiver prompts must carry a score, an opinion
+# and a question (what the dynamic game reads). The same steps give other weights on another
+# CPU's float kernels (300 steps: 4 of 16 such replies on an AVX2 host, 16 of 16 on an AVX-512
+# one), so the build checks what it primed instead of trusting the step count.
+FORMAT_CHECK_PROMPTS = 16
+FORMAT_CHECK_MIN_READABLE = 15
+FORMAT_CHECK_REPLY_TOKENS = 64
+FORMAT_EXTRA_ROUNDS = 3
+
+
+def format_check(model, tokenizer, seed: int) -> int:
+    """How many of ``FORMAT_CHECK_PROMPTS`` unseen Receiver prompts get a greedy reply with
+    a score, an opinion and a question."""
+    import torch
+
+    from persuasion_rl.game import parse_receiver_reply
+
+    rng = random.Random(f"format-check-{seed}")  # prompts the priming never drew
+    sentences = [s for s in _asset_text("tiny_corpus.txt").splitlines() if 20 < len(s) < 90]
+    claims = [row["claim"] for row in tiny_claims()]
+    complete = 0
+    with torch.no_grad():
+        for _ in range(FORMAT_CHECK_PROMPTS):
+            prompt = tokenizer.apply_chat_template(_random_receiver_prompt(rng, claims, sentences), tokenize=False,
+                                                   add_generation_prompt=True)
+            ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]])
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=FORMAT_CHECK_REPLY_TOKENS,
+                                 do_sample=False)
+            reply = parse_receiver_reply(tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+            complete += reply.ok and bool(reply.opinion) and bool(reply.question)
+    return complete
+
+
+def prime_until_readable(model, tokenizer, steps: int, seed: int) -> None:
+    """``steps`` of priming, then up to ``FORMAT_EXTRA_ROUNDS`` more rounds of half as many
+    until the check passes; a Receiver that still fails stops the build with the figures."""
+    format_prime(model, tokenizer, steps, seed)
+    for extra in range(FORMAT_EXTRA_ROUNDS + 1):
+        complete = format_check(model, tokenizer, seed)
+        logger.info("tiny Receiver priming check: %d of %d replies with score, opinion and question",
+                    complete, FORMAT_CHECK_PROMPTS)
+        if complete >= FORMAT_CHECK_MIN_READABLE:
+            return
+        if extra < FORMAT_EXTRA_ROUNDS:
+            format_prime(model, tokenizer, max(steps // 2, 1), seed + 1 + extra)
+    raise RuntimeError(
+        f"the tiny Receiver wrote a score, an opinion and a question in only {complete} of {FORMAT_CHECK_PROMPTS} "
+        f"greedy replies after {steps} + {FORMAT_EXTRA_ROUNDS} x {max(steps // 2, 1)} priming steps "
+        f"(need {FORMAT_CHECK_MIN_READABLE}); raise format_prime_steps in persuasion_rl/assets/tiny.py")
+
+
 def _priming_example(tokenizer, rng, claims, sentences) -> tuple[list[int], list[int]]:
     prompt = tokenizer.apply_chat_template(
         _random_receiver_prompt(rng, claims, sentences), tokenize=False, add_generation_prompt=True
@@ -230,7 +282,7 @@ def build_tiny_models(cache_dir: Path | None = None, spec: TinyAssetsSpec = Tiny
     for path, model_spec, seed in ((assets.sender, spec.sender, spec.seed), (assets.receiver, spec.receiver, spec.seed + 1)):
         model = build_model(tokenizer, model_spec, seed)
         if model_spec.format_prime_steps:
-            format_prime(model, tokenizer, model_spec.format_prime_steps, seed)
+            prime_until_readable(model, tokenizer, model_spec.format_prime_steps, seed)
         save_model(model, tokenizer, path)
     write_text_atomic(_asset_text("tiny_claims.jsonl"), assets.claims)
     logger.info("tiny models written to %s", root)
