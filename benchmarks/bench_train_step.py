@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import statistics
 import sys
@@ -44,6 +45,7 @@ RULE_REWARD = ["reward.reward_model.enable=false", "reward.reward_model.enable_r
                f"reward.custom_reward_function.path={REPO / 'benchmarks' / 'rule_reward.py'}",
                "reward.custom_reward_function.name=compute_score"]
 TARGET_SHARE, TARGET_RATIO, TARGET_DYNAMIC = 0.25, 1.5, 4.0
+logger = logging.getLogger("bench_train_step")
 RECIPES = {"tiny": ("tiny_cpu_grpo", "tiny_cpu_grpo_dynamic", []),
            "real": ("smol_cpu_grpo", "smol_cpu_grpo_dynamic", ["trainer.val_before_train=false"])}
 
@@ -80,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--models", choices=sorted(RECIPES), default="tiny", help="tiny random models or the real small ones")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    # A dynamic SmolLM2 step takes ~280 s on an AVX2 2-core host: 5 steps outlast isolated's 900 s default.
+    parser.add_argument("--timeout-s", type=float, default=3600, help="per run; a run past it is killed and reported")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     common = [f"trainer.total_training_steps={args.steps}", "trainer.save_freq=-1", "trainer.test_freq=-1",
               "trainer.resume_mode=disable", "trainer.logger=[console,file]"]
     static, dynamic, extra_common = RECIPES[args.models]
@@ -89,11 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = {}
         for name, recipe, extra in (("receiver", static, []), ("rule", static, RULE_REWARD), ("dynamic", dynamic, [])):
-            run = run_train(workdir / name, recipe, [*common, *extra])
+            logger.info("%s run: %s, %d steps (the training's own output is shown only if it fails)", name, recipe, args.steps)
+            run = run_train(workdir / name, recipe, [*common, *extra], timeout_s=args.timeout_s)
             if run.returncode != 0:
                 print(run.stdout[-5000:], file=sys.stderr)
+                why = f"timed out after {args.timeout_s:.0f} s (--timeout-s)" if run.timed_out else f"exited {run.returncode}"
+                logger.error("the %s run (%s) %s; its last output is above", name, recipe, why)
                 return 1
             runs[name] = summarize(run)
+            logger.info("%s run: %.0f s, median step %.1f s", name, run.wall_s, runs[name]["step_s_median"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     a, b, c = runs["receiver"], runs["rule"], runs["dynamic"]

@@ -37,6 +37,7 @@ class IsolatedRun:
     wall_s: float
     peak_memory_gib: float = 0.0  # PSS of the run's process tree
     extra: dict = field(default_factory=dict)
+    timed_out: bool = False  # SIGKILLed at run_train's timeout_s
 
     def launches(self) -> list[Path]:
         return metrics_files(self.run_dir)
@@ -193,4 +194,4 @@ def run_train(runs_root: Path, recipe: str, overrides: list[str], env: dict | No
     if process.returncode == 0 or handle.crashed:
         shutil.rmtree(temp_dir, ignore_errors=True)  # Ray's session logs are kept when a run fails by itself
     return IsolatedRun(run_dir, "".join(handle.lines), process.returncode, time.monotonic() - started, peak[0] / 2**30,
-                       extra={"crashed": handle.crashed})
+                       extra={"crashed": handle.crashed}, timed_out=handle.timed_out)

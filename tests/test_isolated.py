@@ -61,3 +61,28 @@ def test_the_run_folder_follows_an_experiment_name_override():
     assert experiment_name("smol_cpu_grpo", ["trainer.total_training_steps=2"]) == "smol_cpu_grpo"
     assert experiment_name("smol_cpu_grpo", ["trainer.experiment_name=pol_grpo", "x=1"]) == "pol_grpo"
     assert experiment_name("smol_cpu_grpo", ["trainer.experiment_name=a", "++trainer.experiment_name=b"]) == "b"
+
+
+def test_run_train_says_when_it_killed_a_run_at_its_timeout(tmp_path):
+    from benchmarks.isolated import run_train
+
+    run = run_train(tmp_path, "tiny_cpu_grpo", [], timeout_s=0.5)  # killed while Python still imports
+    assert run.timed_out and run.returncode == -signal.SIGKILL
+
+
+def test_bench_train_step_reports_a_timed_out_run(tmp_path, monkeypatch, caplog):
+    """A run past --timeout-s is named as timed out (it once printed only the run's last output)."""
+    from benchmarks import bench_train_step
+    from benchmarks.isolated import IsolatedRun
+
+    passed = {}
+
+    def fake_run_train(root, recipe, overrides, timeout_s):
+        passed["timeout_s"] = timeout_s
+        return IsolatedRun(tmp_path, "training steps: 3/5", -signal.SIGKILL, timeout_s, timed_out=True)
+
+    monkeypatch.setattr(bench_train_step, "run_train", fake_run_train)
+    with caplog.at_level("ERROR"):
+        assert bench_train_step.main(["--models", "real", "--timeout-s", "120"]) == 1
+    assert passed["timeout_s"] == 120
+    assert "the receiver run (smol_cpu_grpo) timed out after 120 s (--timeout-s)" in caplog.text
