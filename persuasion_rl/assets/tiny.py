@@ -173,6 +173,19 @@ def _random_receiver_prompt(rng: random.Random, claims: list[str], sentences: li
     return receiver_messages(rng.choice(claims), transcript)
 
 
+def _priming_texts() -> tuple[list[str], list[str]]:
+    """The claims and sentences random Receiver prompts are drawn from (priming and its check)."""
+    sentences = [s for s in _asset_text("tiny_corpus.txt").splitlines() if 20 < len(s) < 90]
+    return [row["claim"] for row in tiny_claims()], sentences
+
+
+def _random_prompt_ids(tokenizer, rng: random.Random, claims: list[str], sentences: list[str]) -> list[int]:
+    prompt = tokenizer.apply_chat_template(
+        _random_receiver_prompt(rng, claims, sentences), tokenize=False, add_generation_prompt=True
+    )
+    return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+
 def format_prime(model, tokenizer, steps: int, seed: int) -> None:
     """Teach the Receiver the reply format (score first) on synthetic replies after real
     Receiver prompts with random content. Only the reply tokens are trained."""
@@ -180,8 +193,7 @@ def format_prime(model, tokenizer, steps: int, seed: int) -> None:
 
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    sentences = [s for s in _asset_text("tiny_corpus.txt").splitlines() if 20 < len(s) < 90]
-    claims = [row["claim"] for row in tiny_claims()]
+    claims, sentences = _priming_texts()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     from tqdm.auto import tqdm
@@ -219,14 +231,11 @@ def format_check(model, tokenizer, seed: int) -> int:
     from persuasion_rl.game import parse_receiver_reply
 
     rng = random.Random(f"format-check-{seed}")  # prompts the priming never drew
-    sentences = [s for s in _asset_text("tiny_corpus.txt").splitlines() if 20 < len(s) < 90]
-    claims = [row["claim"] for row in tiny_claims()]
+    claims, sentences = _priming_texts()
     complete = 0
     with torch.no_grad():
         for _ in range(FORMAT_CHECK_PROMPTS):
-            prompt = tokenizer.apply_chat_template(_random_receiver_prompt(rng, claims, sentences), tokenize=False,
-                                                   add_generation_prompt=True)
-            ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]])
+            ids = torch.tensor([_random_prompt_ids(tokenizer, rng, claims, sentences)])
             out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=FORMAT_CHECK_REPLY_TOKENS,
                                  do_sample=False)
             reply = parse_receiver_reply(tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
@@ -253,11 +262,8 @@ def prime_until_readable(model, tokenizer, steps: int, seed: int) -> None:
 
 
 def _priming_example(tokenizer, rng, claims, sentences) -> tuple[list[int], list[int]]:
-    prompt = tokenizer.apply_chat_template(
-        _random_receiver_prompt(rng, claims, sentences), tokenize=False, add_generation_prompt=True
-    )
+    p_ids = _random_prompt_ids(tokenizer, rng, claims, sentences)  # drawn before the reply, as always
     reply = _synthetic_receiver_reply(rng, sentences) + "<|im_end|>"
-    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     r_ids = tokenizer(reply, add_special_tokens=False)["input_ids"]
     return p_ids + r_ids, [-100] * len(p_ids) + r_ids
 
