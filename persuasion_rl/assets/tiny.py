@@ -51,6 +51,9 @@ class TinyModelSpec:
 @dataclass(frozen=True)
 class TinyAssetsSpec:
     seed: int = 0
+    # raised when the build writes something else for the same fields (a new digest, so caches
+    # rebuild); 2: the models are built and primed with the tokenizer as consumers load it
+    build: int = 2
     vocab_size: int = 2048
     sender: TinyModelSpec = field(default_factory=TinyModelSpec)
     # 600: at 300 the Receiver primed on an AVX2 CPU wrote all four tags in 4 of 16 replies (15 of 16 at
@@ -128,7 +131,25 @@ def build_tokenizer(vocab_size: int):
         additional_special_tokens=["<|im_start|>"],
     )
     wrapped.chat_template = CHAT_TEMPLATE
-    return wrapped
+    return _as_consumers_load_it(wrapped)
+
+
+def _as_consumers_load_it(tokenizer):
+    """The tokenizer as every consumer (verl, vLLM, the Receiver backend) gets it from a model
+    folder: ``AutoTokenizer`` beside a Qwen2 config. transformers 5 forces ``Qwen2Tokenizer`` on
+    model type qwen2 (``tokenization_auto.MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS``), which
+    rebuilds the pre-tokenizer as Qwen2's and so splits text unlike the one trained here (22 of
+    56 Receiver prompts and corpus lines encoded alike). Priming with the trained one taught the
+    Receiver token sequences no consumer feeds it: its check passed at build (16 of 16) while the
+    saved Receiver wrote complete replies to 14 of 16 and a readable opening to 31 of 32 claims."""
+    import tempfile
+
+    from transformers import AutoTokenizer, Qwen2Config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        Qwen2Config(vocab_size=len(tokenizer)).save_pretrained(tmp)
+        return AutoTokenizer.from_pretrained(tmp)
 
 
 def build_model(tokenizer, spec: TinyModelSpec, seed: int):
@@ -214,33 +235,65 @@ def format_prime(model, tokenizer, steps: int, seed: int) -> None:
 
 
 # The priming check: greedy replies to fresh Receiver prompts must carry a score, an opinion
-# and a question (what the dynamic game reads). The same steps give other weights on another
-# CPU's float kernels (300 steps: 4 of 16 such replies on an AVX2 host, 16 of 16 on an AVX-512
-# one), so the build checks what it primed instead of trusting the step count.
+# and a question (what the dynamic game reads), and the opening reply to every tiny claim a
+# readable score (what the tiny training data's priors need: tiny_data.receiver_priors). The
+# same steps give other weights on another CPU's float kernels (300 steps: 4 of 16 complete
+# replies on an AVX2 host, 16 of 16 on an AVX-512 one), so the build checks what it primed
+# instead of trusting the step count. Before the openings were checked, one claim's opening
+# reply "<score>4</opinion>..." failed every tiny training on an AMX host.
 FORMAT_CHECK_PROMPTS = 16
 FORMAT_CHECK_MIN_READABLE = 15
 FORMAT_CHECK_REPLY_TOKENS = 64
 FORMAT_EXTRA_ROUNDS = 3
 
 
-def format_check(model, tokenizer, seed: int) -> int:
-    """How many of ``FORMAT_CHECK_PROMPTS`` unseen Receiver prompts get a greedy reply with
-    a score, an opinion and a question."""
+@dataclass(frozen=True)
+class FormatCheck:
+    complete: int  # of FORMAT_CHECK_PROMPTS unseen prompts: replies with score, opinion and question
+    openings: int  # of ``claims`` opening prompts: replies with a readable score
+    claims: int
+
+    @property
+    def passed(self) -> bool:
+        return self.complete >= FORMAT_CHECK_MIN_READABLE and self.openings == self.claims
+
+    def __str__(self) -> str:
+        return (f"{self.complete} of {FORMAT_CHECK_PROMPTS} replies with score, opinion and question "
+                f"(need {FORMAT_CHECK_MIN_READABLE}), {self.openings} of {self.claims} opening replies with a "
+                f"readable score (need all)")
+
+
+def _greedy_replies(model, tokenizer, prompts: list[list[dict]]):
+    """Parsed greedy replies to chat prompts, generated in one batch with left padding, as
+    the Receiver backend generates them (receivers/transformers_backend.py)."""
     import torch
 
     from persuasion_rl.game import parse_receiver_reply
 
+    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    # padded here, not by the tokenizer: its padding settings would be saved with it
+    rows = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    width, pad = max(map(len, rows)), tokenizer.pad_token_id
+    ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows])
+    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows])
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=FORMAT_CHECK_REPLY_TOKENS,
+                             do_sample=False, pad_token_id=pad)
+    return [parse_receiver_reply(tokenizer.decode(row, skip_special_tokens=True)) for row in out[:, width:]]
+
+
+def format_check(model, tokenizer, seed: int) -> FormatCheck:
+    """The primed Receiver's greedy replies: to ``FORMAT_CHECK_PROMPTS`` unseen Receiver
+    prompts (complete: score, opinion and question) and to each tiny claim's opening prompt
+    (a readable score)."""
+    from persuasion_rl.game import Transcript, receiver_messages
+
     rng = random.Random(f"format-check-{seed}")  # prompts the priming never drew
     claims, sentences = _priming_texts()
-    complete = 0
-    with torch.no_grad():
-        for _ in range(FORMAT_CHECK_PROMPTS):
-            ids = torch.tensor([_random_prompt_ids(tokenizer, rng, claims, sentences)])
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=FORMAT_CHECK_REPLY_TOKENS,
-                                 do_sample=False)
-            reply = parse_receiver_reply(tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
-            complete += reply.ok and bool(reply.opinion) and bool(reply.question)
-    return complete
+    replies = _greedy_replies(model, tokenizer, [_random_receiver_prompt(rng, claims, sentences) for _ in range(FORMAT_CHECK_PROMPTS)])
+    openings = _greedy_replies(model, tokenizer, [receiver_messages(claim, Transcript()) for claim in claims])
+    return FormatCheck(complete=sum(r.ok and bool(r.opinion) and bool(r.question) for r in replies),
+                       openings=sum(r.ok for r in openings), claims=len(claims))
 
 
 def prime_until_readable(model, tokenizer, steps: int, seed: int) -> None:
@@ -248,17 +301,15 @@ def prime_until_readable(model, tokenizer, steps: int, seed: int) -> None:
     until the check passes; a Receiver that still fails stops the build with the figures."""
     format_prime(model, tokenizer, steps, seed)
     for extra in range(FORMAT_EXTRA_ROUNDS + 1):
-        complete = format_check(model, tokenizer, seed)
-        logger.info("tiny Receiver priming check: %d of %d replies with score, opinion and question",
-                    complete, FORMAT_CHECK_PROMPTS)
-        if complete >= FORMAT_CHECK_MIN_READABLE:
+        check = format_check(model, tokenizer, seed)
+        logger.info("tiny Receiver priming check: %s", check)
+        if check.passed:
             return
         if extra < FORMAT_EXTRA_ROUNDS:
             format_prime(model, tokenizer, max(steps // 2, 1), seed + 1 + extra)
     raise RuntimeError(
-        f"the tiny Receiver wrote a score, an opinion and a question in only {complete} of {FORMAT_CHECK_PROMPTS} "
-        f"greedy replies after {steps} + {FORMAT_EXTRA_ROUNDS} x {max(steps // 2, 1)} priming steps "
-        f"(need {FORMAT_CHECK_MIN_READABLE}); raise format_prime_steps in persuasion_rl/assets/tiny.py")
+        f"the tiny Receiver's greedy replies after {steps} + {FORMAT_EXTRA_ROUNDS} x {max(steps // 2, 1)} priming "
+        f"steps: {check}; raise format_prime_steps in persuasion_rl/assets/tiny.py")
 
 
 def _priming_example(tokenizer, rng, claims, sentences) -> tuple[list[int], list[int]]:
