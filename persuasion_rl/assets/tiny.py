@@ -52,8 +52,9 @@ class TinyModelSpec:
 class TinyAssetsSpec:
     seed: int = 0
     # raised when the build writes something else for the same fields (a new digest, so caches
-    # rebuild); 2: the models are built and primed with the tokenizer as consumers load it
-    build: int = 2
+    # rebuild); 2: the models are built and primed with the tokenizer as consumers load it;
+    # 3: the priming check reads the saved Receiver through the Receiver backend
+    build: int = 3
     vocab_size: int = 2048
     sender: TinyModelSpec = field(default_factory=TinyModelSpec)
     # 600: at 300 the Receiver primed on an AVX2 CPU wrote all four tags in 4 of 16 replies (15 of 16 at
@@ -184,14 +185,14 @@ def _synthetic_receiver_reply(rng: random.Random, sentences: list[str]) -> str:
     )
 
 
-def _random_receiver_prompt(rng: random.Random, claims: list[str], sentences: list[str]):
-    """A real Receiver prompt (prior or after 1-3 rounds) with random content."""
-    from persuasion_rl.game import Transcript, receiver_messages
+def _random_receiver_game(rng: random.Random, claims: list[str], sentences: list[str]):
+    """A claim and a game before the Receiver's turn (prior or after 1-3 rounds), random content."""
+    from persuasion_rl.game import Transcript
 
     transcript = Transcript()
     for _ in range(rng.randint(0, 3)):
         transcript = transcript.with_receiver(rng.choice(sentences)).with_sender(rng.choice(sentences))
-    return receiver_messages(rng.choice(claims), transcript)
+    return rng.choice(claims), transcript
 
 
 def _priming_texts() -> tuple[list[str], list[str]]:
@@ -201,8 +202,10 @@ def _priming_texts() -> tuple[list[str], list[str]]:
 
 
 def _random_prompt_ids(tokenizer, rng: random.Random, claims: list[str], sentences: list[str]) -> list[int]:
+    from persuasion_rl.game import receiver_messages
+
     prompt = tokenizer.apply_chat_template(
-        _random_receiver_prompt(rng, claims, sentences), tokenize=False, add_generation_prompt=True
+        receiver_messages(*_random_receiver_game(rng, claims, sentences)), tokenize=False, add_generation_prompt=True
     )
     return tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
@@ -240,7 +243,8 @@ def format_prime(model, tokenizer, steps: int, seed: int) -> None:
 # same steps give other weights on another CPU's float kernels (300 steps: 4 of 16 complete
 # replies on an AVX2 host, 16 of 16 on an AVX-512 one), so the build checks what it primed
 # instead of trusting the step count. Before the openings were checked, one claim's opening
-# reply "<score>4</opinion>..." failed every tiny training on an AMX host.
+# reply "<score>4</opinion>..." failed every tiny training on an AMX host. It checks the saved
+# folder through the Receiver backend, so what passes is what verl, vLLM and eval will load.
 FORMAT_CHECK_PROMPTS = 16
 FORMAT_CHECK_MIN_READABLE = 15
 FORMAT_CHECK_REPLY_TOKENS = 64
@@ -263,45 +267,42 @@ class FormatCheck:
                 f"readable score (need all)")
 
 
-def _greedy_replies(model, tokenizer, prompts: list[list[dict]]):
-    """Parsed greedy replies to chat prompts, generated in one batch with left padding, as
-    the Receiver backend generates them (receivers/transformers_backend.py)."""
-    import torch
+def format_check(folder: Path, seed: int) -> FormatCheck:
+    """The saved Receiver in ``folder``, loaded and asked as every consumer asks it (the
+    Receiver backend's factory and the game's ``Receiver``, greedy): its replies to
+    ``FORMAT_CHECK_PROMPTS`` unseen Receiver prompts (complete: score, opinion and question)
+    and to each tiny claim's opening prompt (a readable score)."""
+    import asyncio
 
-    from persuasion_rl.game import parse_receiver_reply
+    from persuasion_rl.game import Transcript
+    from persuasion_rl.receivers import Receiver, ScoringConfig, run_sync
+    from persuasion_rl.receivers.factory import make_backend
+    from persuasion_rl.receivers.settings import ReceiverSettings
 
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-    # padded here, not by the tokenizer: its padding settings would be saved with it
-    rows = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
-    width, pad = max(map(len, rows)), tokenizer.pad_token_id
-    ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows])
-    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows])
-    with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=FORMAT_CHECK_REPLY_TOKENS,
-                             do_sample=False, pad_token_id=pad)
-    return [parse_receiver_reply(tokenizer.decode(row, skip_special_tokens=True)) for row in out[:, width:]]
-
-
-def format_check(model, tokenizer, seed: int) -> FormatCheck:
-    """The primed Receiver's greedy replies: to ``FORMAT_CHECK_PROMPTS`` unseen Receiver
-    prompts (complete: score, opinion and question) and to each tiny claim's opening prompt
-    (a readable score)."""
-    from persuasion_rl.game import Transcript, receiver_messages
-
+    receiver = Receiver(make_backend(ReceiverSettings("tiny_cpu", path=str(folder), device="cpu")),
+                        scoring=ScoringConfig(reply_max_tokens=FORMAT_CHECK_REPLY_TOKENS, temperature=0.0))
     rng = random.Random(f"format-check-{seed}")  # prompts the priming never drew
     claims, sentences = _priming_texts()
-    replies = _greedy_replies(model, tokenizer, [_random_receiver_prompt(rng, claims, sentences) for _ in range(FORMAT_CHECK_PROMPTS)])
-    openings = _greedy_replies(model, tokenizer, [receiver_messages(claim, Transcript()) for claim in claims])
-    return FormatCheck(complete=sum(r.ok and bool(r.opinion) and bool(r.question) for r in replies),
+    games = [_random_receiver_game(rng, claims, sentences) for _ in range(FORMAT_CHECK_PROMPTS)]
+    games += [(claim, Transcript()) for claim in claims]
+
+    async def reply_to_all():
+        return await asyncio.gather(*(receiver.reply(claim, transcript) for claim, transcript in games))
+
+    replies = run_sync(reply_to_all())
+    unseen, openings = replies[:FORMAT_CHECK_PROMPTS], replies[FORMAT_CHECK_PROMPTS:]
+    return FormatCheck(complete=sum(r.ok and bool(r.opinion) and bool(r.question) for r in unseen),
                        openings=sum(r.ok for r in openings), claims=len(claims))
 
 
-def prime_until_readable(model, tokenizer, steps: int, seed: int) -> None:
+def prime_until_readable(model, tokenizer, steps: int, seed: int, folder: Path) -> None:
     """``steps`` of priming, then up to ``FORMAT_EXTRA_ROUNDS`` more rounds of half as many
-    until the check passes; a Receiver that still fails stops the build with the figures."""
+    until the check of the Receiver saved in ``folder`` passes; a Receiver that still fails
+    stops the build with the figures."""
     format_prime(model, tokenizer, steps, seed)
     for extra in range(FORMAT_EXTRA_ROUNDS + 1):
-        check = format_check(model, tokenizer, seed)
+        write_model(model, tokenizer, folder)
+        check = format_check(folder, seed)
         logger.info("tiny Receiver priming check: %s", check)
         if check.passed:
             return
@@ -319,12 +320,16 @@ def _priming_example(tokenizer, rng, claims, sentences) -> tuple[list[int], list
     return p_ids + r_ids, [-100] * len(p_ids) + r_ids
 
 
+def write_model(model, tokenizer, folder: Path) -> None:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
 def save_model(model, tokenizer, path: Path) -> None:
     """Write to a temporary directory, then rename: an interrupted build leaves no
     half-written model that a later call would mistake for a cached one."""
     with atomic_dir(path) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        write_model(model, tokenizer, tmp)
 
 
 def build_tiny_models(cache_dir: Path | None = None, spec: TinyAssetsSpec = TinyAssetsSpec(), force: bool = False) -> TinyAssets:
@@ -338,9 +343,11 @@ def build_tiny_models(cache_dir: Path | None = None, spec: TinyAssetsSpec = Tiny
     tokenizer = build_tokenizer(spec.vocab_size)
     for path, model_spec, seed in ((assets.sender, spec.sender, spec.seed), (assets.receiver, spec.receiver, spec.seed + 1)):
         model = build_model(tokenizer, model_spec, seed)
-        if model_spec.format_prime_steps:
-            prime_until_readable(model, tokenizer, model_spec.format_prime_steps, seed)
-        save_model(model, tokenizer, path)
+        # the Receiver is checked in the folder it is saved to, renamed into the cache only if it passes
+        with atomic_dir(path) as tmp:
+            write_model(model, tokenizer, tmp)
+            if model_spec.format_prime_steps:
+                prime_until_readable(model, tokenizer, model_spec.format_prime_steps, seed, tmp)
     write_text_atomic(_asset_text("tiny_claims.jsonl"), assets.claims)
     logger.info("tiny models written to %s", root)
     return assets

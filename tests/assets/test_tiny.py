@@ -11,21 +11,17 @@ from persuasion_rl.assets import tiny
 
 
 def test_the_built_tiny_receiver_passes_its_priming_check(tiny_assets):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_assets.receiver).eval()
-    tokenizer = AutoTokenizer.from_pretrained(tiny_assets.receiver)
-    check = tiny.format_check(model, tokenizer, seed=1)
+    check = tiny.format_check(tiny_assets.receiver, seed=1)
     assert check.passed and check.claims == len(tiny.tiny_claims()), check
 
 
-def test_the_unprimed_tiny_receiver_fails_the_check(tiny_assets):
+def test_the_unprimed_tiny_receiver_fails_the_check(tiny_assets, tmp_path):
     """The check can fail: random weights write no tags."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_assets.receiver)
-    model = tiny.build_model(tokenizer, tiny.TinyModelSpec(), seed=1).eval()
-    check = tiny.format_check(model, tokenizer, seed=1)
+    tiny.write_model(tiny.build_model(tokenizer, tiny.TinyModelSpec(), seed=1), tokenizer, tmp_path)
+    check = tiny.format_check(tmp_path, seed=1)
     assert (check.complete, check.openings, check.passed) == (0, 0, False), check
 
 
@@ -48,18 +44,42 @@ def test_the_saved_tokenizer_encodes_as_the_one_the_models_were_primed_with(tiny
         assert loaded.padding_side == "right", folder  # nothing the build's check did is saved with it
 
 
-def test_priming_goes_on_until_the_check_passes(monkeypatch):
-    rounds, checks = [], iter([tiny.FormatCheck(3, 32, 32), tiny.FormatCheck(16, 31, 32), tiny.FormatCheck(15, 32, 32)])
-    monkeypatch.setattr(tiny, "format_prime", lambda model, tokenizer, steps, seed: rounds.append(steps))
-    monkeypatch.setattr(tiny, "format_check", lambda model, tokenizer, seed: next(checks))
-    tiny.prime_until_readable(None, None, steps=600, seed=1)
-    assert rounds == [600, 300, 300]
+def _record_priming(monkeypatch, checks) -> list:
+    """Priming rounds and saves, in order, with ``checks`` as the check's results."""
+    events = []
+    monkeypatch.setattr(tiny, "format_prime", lambda model, tokenizer, steps, seed: events.append(steps))
+    monkeypatch.setattr(tiny, "write_model", lambda model, tokenizer, folder: events.append(f"save {folder}"))
+
+    def check(folder, seed):
+        events.append(f"check {folder}")
+        return next(checks)
+
+    monkeypatch.setattr(tiny, "format_check", check)
+    return events
+
+
+def test_priming_goes_on_until_the_check_of_the_saved_receiver_passes(monkeypatch):
+    checks = iter([tiny.FormatCheck(3, 32, 32), tiny.FormatCheck(16, 31, 32), tiny.FormatCheck(15, 32, 32)])
+    events = _record_priming(monkeypatch, checks)
+    tiny.prime_until_readable(None, None, steps=600, seed=1, folder="tmp")
+    assert events == [600, "save tmp", "check tmp", 300, "save tmp", "check tmp", 300, "save tmp", "check tmp"]
 
 
 def test_a_receiver_that_never_learns_its_tags_stops_the_build(monkeypatch):
-    rounds = []
-    monkeypatch.setattr(tiny, "format_prime", lambda model, tokenizer, steps, seed: rounds.append(steps))
-    monkeypatch.setattr(tiny, "format_check", lambda model, tokenizer, seed: tiny.FormatCheck(2, 30, 32))
+    events = _record_priming(monkeypatch, iter(lambda: tiny.FormatCheck(2, 30, 32), None))
     with pytest.raises(RuntimeError, match=r"2 of 16 replies .* 30 of 32 opening replies .* raise format_prime_steps"):
-        tiny.prime_until_readable(None, None, steps=600, seed=1)
-    assert rounds == [600] + [300] * tiny.FORMAT_EXTRA_ROUNDS
+        tiny.prime_until_readable(None, None, steps=600, seed=1, folder="tmp")
+    assert [e for e in events if isinstance(e, int)] == [600] + [300] * tiny.FORMAT_EXTRA_ROUNDS
+    assert events.count("check tmp") == tiny.FORMAT_EXTRA_ROUNDS + 1
+
+
+def test_a_receiver_that_fails_its_check_is_not_cached(monkeypatch, tmp_path):
+    """The build renames the checked folder into the cache only once the check passed."""
+    monkeypatch.setattr(tiny, "format_prime", lambda model, tokenizer, steps, seed: None)
+    monkeypatch.setattr(tiny, "format_check", lambda folder, seed: tiny.FormatCheck(0, 0, 32))
+    spec = tiny.TinyAssetsSpec(vocab_size=300)
+    with pytest.raises(RuntimeError, match="raise format_prime_steps"):
+        tiny.build_tiny_models(tmp_path, spec)
+    root = tmp_path / f"tiny-{spec.digest()}"
+    assert (root / "sender" / "config.json").exists() and not (root / "receiver").exists()
+    assert not list(root.glob(".receiver.*"))  # nor a half-checked temporary folder left behind
