@@ -16,53 +16,35 @@ from typing import Any
 
 
 class MicroBatcher:
-    """Requests queue in arrival order; each batch takes the oldest request's key and the
-    next requests of that key, up to ``max_batch``. Serving in arrival order keeps one kind
-    of call (a Receiver's replies) from starving another (its scorings) while new calls of
-    the first kind keep coming; a request whose caller gave up (its task was cancelled,
-    e.g. the HTTP client disconnected) is dropped before it costs a model call."""
-
     def __init__(self, run_batch: Callable[[Hashable, list[Any]], list[Any]], max_batch: int = 16, max_wait_s: float = 0.005):
         self._run_batch = run_batch  # blocking; runs in a worker thread
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
-        self._queue: list[tuple[Hashable, Any, asyncio.Future]] = []
-        self._draining = False
+        self._pending: dict[Hashable, list[tuple[Any, asyncio.Future]]] = {}
+        self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new event loop (e.g. a new asyncio.run): fresh state
-            self._loop, self._queue, self._draining = loop, [], False
+            self._loop, self._lock, self._pending = loop, asyncio.Lock(), {}
 
     async def submit(self, key: Hashable, item: Any) -> Any:
         self._bind_loop()
         future = self._loop.create_future()
-        self._queue.append((key, item, future))
-        if not self._draining:  # the drain that is running picks this request up
-            self._draining = True
-            self._loop.call_later(self._max_wait_s, lambda: asyncio.ensure_future(self._drain()))
+        group = self._pending.setdefault(key, [])
+        group.append((item, future))
+        if len(group) == 1:
+            self._loop.call_later(self._max_wait_s, lambda: asyncio.ensure_future(self._flush(key)))
         return await future
 
-    def _next_batch(self) -> tuple[Hashable, list[tuple[Any, asyncio.Future]]]:
-        self._queue = [entry for entry in self._queue if not entry[2].done()]  # callers that gave up
-        if not self._queue:
-            return None, []
-        key = self._queue[0][0]
-        chosen = [entry for entry in self._queue if entry[0] == key][: self._max_batch]
-        taken = {id(entry) for entry in chosen}
-        self._queue = [entry for entry in self._queue if id(entry) not in taken]
-        return key, [(item, future) for _, item, future in chosen]
-
-    async def _drain(self) -> None:
-        try:  # one batch at a time: the model is not re-entrant
-            while True:
-                key, batch = self._next_batch()
-                if not batch:
-                    return
+    async def _flush(self, key: Hashable) -> None:
+        async with self._lock:  # one batch at a time: the model is not re-entrant
+            while self._pending.get(key):
+                batch = self._pending[key][: self._max_batch]
+                self._pending[key] = self._pending[key][self._max_batch:]
                 await self._run(key, batch)
-        finally:
-            self._draining = False
+            self._pending.pop(key, None)
 
     async def _run(self, key: Hashable, batch: list[tuple[Any, asyncio.Future]]) -> None:
         try:
