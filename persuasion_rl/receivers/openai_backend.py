@@ -29,7 +29,10 @@ _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 4
-    timeout_s: float = 120.0  # per call: a full Receiver reply on a busy server can take long
+    # per call, queueing on the server included: openai-python's default. On two CPU cores a
+    # batch of 8 64-token Receiver replies took 106 s, and a 32-game dynamic validation
+    # queues 4 such batches: 120 s timed the queue out, and every retry lengthened it.
+    timeout_s: float = 600.0
     backoff_base_s: float = 0.5
     backoff_max_s: float = 20.0
     jitter: float = 0.5  # +-50% of the delay: retries from many samples do not stampede

@@ -15,9 +15,12 @@ against it does not hide a request vLLM would reject: a model name it does not s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -121,29 +124,53 @@ def create_app(model: TransformersChatModel, max_logprobs: int = VLLM_MAX_LOGPRO
         return {"object": "list", "data": [{"id": model.name, "object": "model", "owned_by": "persuasion-rl"}]}
 
     @app.post("/v1/chat/completions")
-    async def chat(request: ChatRequest) -> dict:
+    async def chat(request: ChatRequest, connection: Request) -> dict:
         app.state.requests += 1
-        _check_like_vllm(model, request.model, request.top_logprobs if request.logprobs else 0, max_logprobs)
-        params = request.params()
-        prompt = _render_chat(model, request)
-        if request.logprobs:
-            return await _one_token_with_logprobs(model, prompt, params, max(request.top_logprobs, 1), chat=True)
-        generation = await _generate(model, prompt, params)
-        message = {"role": "assistant", "content": _strip_stop(generation.text, params, request.include_stop_str_in_output)}
-        return _response("chat.completion", model.name, {"message": message, "finish_reason": generation.finish_reason}, generation.completion_tokens)
+        return await _unless_disconnected(connection, _chat(model, request, max_logprobs))
 
     @app.post("/v1/completions")
-    async def completions(request: CompletionRequest) -> dict:
+    async def completions(request: CompletionRequest, connection: Request) -> dict:
         app.state.requests += 1
-        _check_like_vllm(model, request.model, request.logprobs or 0, max_logprobs)
-        params = request.params()
-        if request.logprobs is not None:
-            return await _one_token_with_logprobs(model, request.prompt, params, max(request.logprobs, 1), chat=False)
-        generation = await _generate(model, request.prompt, params)
-        text = _strip_stop(generation.text, params, request.include_stop_str_in_output)
-        return _response("text_completion", model.name, {"text": text, "finish_reason": generation.finish_reason}, generation.completion_tokens)
+        return await _unless_disconnected(connection, _completion(model, request, max_logprobs))
 
     return app
+
+
+async def _unless_disconnected(connection: Request, work: Coroutine[Any, Any, dict], poll_s: float = 0.5) -> dict:
+    """Runs ``work`` and cancels it if the client hangs up first, as vLLM aborts the
+    request of a client that disconnected. A client that timed out retries; its
+    abandoned request would otherwise still take a place in a batch, so that on a busy
+    CPU server every retry lengthens the queue that made the client time out."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=poll_s)
+        if done:
+            return task.result()
+        if await connection.is_disconnected():
+            task.cancel()
+            logger.info("client disconnected: its request is dropped")
+            raise HTTPException(499, "client closed the request")
+
+
+async def _chat(model: TransformersChatModel, request: ChatRequest, max_logprobs: int) -> dict:
+    _check_like_vllm(model, request.model, request.top_logprobs if request.logprobs else 0, max_logprobs)
+    params = request.params()
+    prompt = _render_chat(model, request)
+    if request.logprobs:
+        return await _one_token_with_logprobs(model, prompt, params, max(request.top_logprobs, 1), chat=True)
+    generation = await _generate(model, prompt, params)
+    message = {"role": "assistant", "content": _strip_stop(generation.text, params, request.include_stop_str_in_output)}
+    return _response("chat.completion", model.name, {"message": message, "finish_reason": generation.finish_reason}, generation.completion_tokens)
+
+
+async def _completion(model: TransformersChatModel, request: CompletionRequest, max_logprobs: int) -> dict:
+    _check_like_vllm(model, request.model, request.logprobs or 0, max_logprobs)
+    params = request.params()
+    if request.logprobs is not None:
+        return await _one_token_with_logprobs(model, request.prompt, params, max(request.logprobs, 1), chat=False)
+    generation = await _generate(model, request.prompt, params)
+    text = _strip_stop(generation.text, params, request.include_stop_str_in_output)
+    return _response("text_completion", model.name, {"text": text, "finish_reason": generation.finish_reason}, generation.completion_tokens)
 
 
 async def _generate(model: TransformersChatModel, prompt: str, params: GenerationParams):

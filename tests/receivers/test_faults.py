@@ -86,3 +86,38 @@ def test_down_for_good_fails_after_the_bounded_retries():
         asyncio.run(Receiver(client).score_messages(MESSAGES))
     assert client.stats.as_metrics() == {"receiver/requests": 3, "receiver/errors": 1, "receiver/retries": 2, "receiver/timeouts": 0}
     assert time.monotonic() - start < 5
+
+
+def test_a_request_the_client_gave_up_on_never_reaches_the_model(tiny_receiver_model, monkeypatch):
+    """A client that times out and retries must not leave its abandoned request in the
+    server's queue: on a busy CPU Receiver every retry would lengthen the queue that made
+    it time out (a 32-game dynamic validation failed so). The server drops it, as vLLM
+    aborts the request of a client that disconnected."""
+    from persuasion_rl.receivers.base import GenerationParams
+    from persuasion_rl.receivers.server import create_app
+    from tests.conftest import LoopbackServer
+
+    batches, original = [], tiny_receiver_model.generate_texts
+
+    def slow_generate(prompts, params):
+        batches.append([next(word for word in ("busy", "abandoned", "after") if word in prompt) for prompt in prompts])
+        time.sleep(2.0 if len(batches) == 1 else 0)  # the first batch keeps the model busy
+        return original(prompts, params)
+
+    monkeypatch.setattr(tiny_receiver_model, "generate_texts", slow_generate)
+    params = GenerationParams(max_tokens=2, temperature=0.0)
+    with LoopbackServer(create_app(tiny_receiver_model)) as server:
+        patient = OpenAIChatModel(server.address, "tiny-receiver")
+        impatient = OpenAIChatModel(server.address, "tiny-receiver", retry=RetryPolicy(max_retries=0, timeout_s=0.5))
+
+        async def run():
+            busy = asyncio.ensure_future(patient.generate([{"role": "user", "content": "busy"}], params))
+            await asyncio.sleep(0.2)
+            with pytest.raises(ReceiverError, match="timeout"):
+                await impatient.generate([{"role": "user", "content": "abandoned"}], params)
+            await busy
+            await patient.generate([{"role": "user", "content": "after"}], params)
+
+        asyncio.run(run())
+    assert batches == [["busy"], ["after"]]
+    assert impatient.stats.timeouts == 1 and impatient.stats.errors == 1
